@@ -1,0 +1,38 @@
+# Thin wrapper over CMake. Every user-facing target installs missing Debian
+# packages first (scripts/deps.sh), so each works on a fresh machine.
+#
+#   make demo   build, then run the connector against tikv-sim + embedded Kafka
+#   make test   sanitizer build, then every test (unit + integration, real Kafka)
+#   make bench  optimised build, then the benchmarks
+#   make build  optimised build only (build/)
+
+JOBS   ?= $(shell nproc)
+BUILD  ?= build
+TBUILD ?= build-test
+
+.PHONY: all deps build build-test test demo bench clean
+
+all: build
+
+deps:
+	@sh scripts/deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTKC_SANITIZE=OFF
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-test: deps
+	cmake -S . -B $(TBUILD) -DCMAKE_BUILD_TYPE=Debug -DTKC_SANITIZE=ON
+	cmake --build $(TBUILD) -j $(JOBS)
+
+test: build-test
+	cd $(TBUILD) && ctest --output-on-failure --timeout 1200
+
+demo: build
+	sh scripts/demo.sh $(BUILD)
+
+bench: build
+	sh scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(TBUILD)
