@@ -1,0 +1,512 @@
+/*
+ * matcher.c: prewrite/commit pairing for one region registration
+ * (tikv-cdc-protocol.md §4; TiCDC cdc/kv/matcher.go + handleEventEntry).
+ *
+ * Where the data comes from: the feed stream code translates every
+ * Event.Row of the registration into a tkc_feed_row_t and calls
+ * tkc_matcher_put(); committed changes leave as tkc_row_t through the emit
+ * callback. Owned by the feed worker thread of the registration; no locks.
+ *
+ * Why it is needed: a COMMIT row carries no old value and often no value;
+ * both come from the PREWRITE of the same (start_ts, key). During the
+ * incremental scan real-time rows interleave with scan rows, so a COMMIT can
+ * arrive before the PREWRITE the scan will send, hence the caches that wait
+ * for INITIALIZED.
+ *
+ * Invariants:
+ *   - a row is never emitted without its value: an unmatched COMMIT after
+ *     INITIALIZED is an error, never a row with an empty value;
+ *   - every emitted row has commit_ts > the region's resolved ts at the time
+ *     of emission (violations are errors, §3.8 guarantee);
+ *   - the resolved ts only moves after INITIALIZED and never backwards;
+ *   - after an error the matcher refuses all input: the registration must be
+ *     replaced, not continued.
+ *
+ * State: a hash map keyed by the 8-byte big-endian start_ts followed by the
+ * raw key -> pending prewrite (value + old value); FIFO lists of COMMITs and
+ * ROLLBACKs seen before INITIALIZED.
+ */
+#include "matcher.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/hashmap.h"
+#include "util/keycodec.h"
+#include "util/keyrange.h"
+#include "util/mem.h"
+
+/* A pending prewrite. value then old value follow in data[]. */
+typedef struct prewrite_s {
+    uint64_t generation;
+    tkc_row_op_t op;
+    bool has_old_value;
+    size_t value_len;
+    size_t old_value_len;
+    size_t alloc_size;
+    uint8_t data[];
+} prewrite_t;
+
+/* A COMMIT or ROLLBACK waiting for INITIALIZED; the raw key follows. */
+typedef struct cached_s {
+    struct cached_s *next;
+    uint64_t start_ts;
+    uint64_t commit_ts;
+    tkc_row_op_t op;
+    size_t alloc_size;
+    size_t key_len;
+    uint8_t key[];
+} cached_t;
+
+typedef struct cache_list_s {
+    cached_t *head, *tail;
+    size_t count;
+} cache_list_t;
+
+struct tkc_matcher_s {
+    uint64_t region_id;
+    uint32_t span_index;
+    uint64_t span_start_ts;
+    uint64_t resolved_ts;
+    bool initialized;
+    bool failed;
+    uint8_t *start; /* encoded range, owned */
+    size_t start_len;
+    uint8_t *end;
+    size_t end_len;
+    tkc_hashmap_t *prewrites; /* match key -> prewrite_t */
+    cache_list_t commits;
+    cache_list_t rollbacks;
+    size_t held_bytes; /* prewrite_t + cached_t allocations */
+    tkc_matcher_stats_t stats;
+};
+
+/* ===== match keys ===== */
+
+/*
+ * A match key is start_ts (8 bytes big-endian) + raw key. Small keys are
+ * built on the stack; TiDB keys are tens of bytes, but raw KV keys may be
+ * large, hence the heap fallback.
+ */
+typedef struct match_key_s {
+    uint8_t *p;
+    size_t len;
+    uint8_t stack[256];
+} match_key_t;
+
+static void match_key_init(match_key_t *mk, uint64_t start_ts, const uint8_t *key, size_t key_len)
+{
+    mk->len = 8 + key_len;
+    mk->p = mk->len <= sizeof(mk->stack) ? mk->stack : tkc_malloc(mk->len);
+    for (int i = 0; i < 8; i++)
+        mk->p[i] = (uint8_t)(start_ts >> (56 - 8 * i));
+    if (key_len)
+        memcpy(mk->p + 8, key, key_len);
+}
+
+static void match_key_fini(match_key_t *mk)
+{
+    if (mk->p != mk->stack)
+        tkc_free(mk->p);
+}
+
+/* ===== helpers ===== */
+
+static void prewrite_free(void *p)
+{
+    tkc_free(p);
+}
+
+static void cache_list_free(cache_list_t *l)
+{
+    cached_t *c = l->head;
+    while (c) {
+        cached_t *next = c->next;
+        tkc_free(c);
+        c = next;
+    }
+    l->head = l->tail = NULL;
+    l->count = 0;
+}
+
+static void cache_push(tkc_matcher_t *m, cache_list_t *l, const tkc_feed_row_t *row)
+{
+    size_t size = sizeof(cached_t) + row->key_len;
+    cached_t *c = tkc_malloc(size);
+    c->next = NULL;
+    c->start_ts = row->start_ts;
+    c->commit_ts = row->commit_ts;
+    c->op = row->op;
+    c->alloc_size = size;
+    c->key_len = row->key_len;
+    if (row->key_len)
+        memcpy(c->key, row->key, row->key_len);
+    if (l->tail)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+    l->count++;
+    m->held_bytes += size;
+}
+
+/* Writes at most 64 key bytes as hex, marking truncation. */
+static void key_hex(const uint8_t *key, size_t len, char *out, size_t out_size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = len > 64 ? 64 : len, o = 0;
+    for (size_t i = 0; i < n && o + 3 < out_size; i++) {
+        out[o++] = hex[key[i] >> 4];
+        out[o++] = hex[key[i] & 15];
+    }
+    if (n < len && o + 4 < out_size) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+static tkc_err_t fail(tkc_matcher_t *m, tkc_err_t err, const char *what, const uint8_t *key,
+                      size_t key_len, uint64_t start_ts, uint64_t commit_ts, char *errstr,
+                      size_t errstr_size)
+{
+    m->failed = true;
+    if (errstr && errstr_size) {
+        char kh[140];
+        key_hex(key, key_len, kh, sizeof(kh));
+        snprintf(errstr, errstr_size,
+                 "%s: region_id=%" PRIu64 " key=%s start_ts=%" PRIu64 " commit_ts=%" PRIu64
+                 " resolved_ts=%" PRIu64,
+                 what, m->region_id, kh, start_ts, commit_ts, m->resolved_ts);
+    }
+    return err;
+}
+
+static bool in_range(const tkc_matcher_t *m, const uint8_t *key, size_t key_len)
+{
+    uint8_t stack[512];
+    size_t elen = tkc_keycodec_encoded_len(key_len);
+    uint8_t *enc = elen <= sizeof(stack) ? stack : tkc_malloc(elen);
+    tkc_keycodec_encode(key, key_len, enc);
+    bool in = tkc_keycodec_cmp(enc, elen, m->start, m->start_len) >= 0 &&
+              (m->end_len == 0 || tkc_keycodec_cmp(enc, elen, m->end, m->end_len) < 0);
+    if (enc != stack)
+        tkc_free(enc);
+    return in;
+}
+
+/*
+ * Looks up and, if usable, removes the prewrite of (start_ts, key).
+ * Before INITIALIZED a prewrite with an empty value (maybe a heartbeat that
+ * arrived before the real one) or with generation > 0 (pipelined DML, whose
+ * generations may come out of order during the scan) is left in place.
+ * @returns the prewrite (owned by the caller) or NULL.
+ */
+static prewrite_t *take_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *key,
+                                 size_t key_len)
+{
+    match_key_t mk;
+    match_key_init(&mk, start_ts, key, key_len);
+    prewrite_t *pw = tkc_hashmap_get(m->prewrites, mk.p, mk.len);
+    if (pw && !m->initialized && (pw->value_len == 0 || pw->generation > 0))
+        pw = NULL;
+    if (pw) {
+        tkc_hashmap_remove(m->prewrites, mk.p, mk.len);
+        m->held_bytes -= pw->alloc_size;
+    }
+    match_key_fini(&mk);
+    return pw;
+}
+
+static void drop_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *key, size_t key_len)
+{
+    match_key_t mk;
+    match_key_init(&mk, start_ts, key, key_len);
+    prewrite_t *pw = tkc_hashmap_remove(m->prewrites, mk.p, mk.len);
+    if (pw) {
+        m->held_bytes -= pw->alloc_size;
+        tkc_free(pw);
+    }
+    match_key_fini(&mk);
+}
+
+/* ===== rules ===== */
+
+static void put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row)
+{
+    match_key_t mk;
+    match_key_init(&mk, row->start_ts, row->key, row->key_len);
+    prewrite_t *old = tkc_hashmap_get(m->prewrites, mk.p, mk.len);
+    if (old) {
+        /*
+         * TiKV may send a "fake" prewrite with an empty value for the same
+         * lock (txn heartbeat, min_commit_ts push); it must not overwrite the
+         * real value. And for pipelined DML the newest generation wins, so a
+         * late lower generation is ignored.
+         */
+        if (row->value_len == 0 || row->generation < old->generation) {
+            match_key_fini(&mk);
+            return;
+        }
+    }
+    size_t size = sizeof(prewrite_t) + row->value_len + row->old_value_len;
+    prewrite_t *pw = tkc_malloc(size);
+    pw->generation = row->generation;
+    pw->op = row->op;
+    pw->has_old_value = row->has_old_value;
+    pw->value_len = row->value_len;
+    pw->old_value_len = row->old_value_len;
+    pw->alloc_size = size;
+    if (row->value_len)
+        memcpy(pw->data, row->value, row->value_len);
+    if (row->old_value_len)
+        memcpy(pw->data + row->value_len, row->old_value, row->old_value_len);
+    old = tkc_hashmap_put(m->prewrites, mk.p, mk.len, pw);
+    if (old) {
+        m->held_bytes -= old->alloc_size;
+        tkc_free(old);
+    }
+    m->held_bytes += size;
+    match_key_fini(&mk);
+}
+
+/*
+ * Emits a matched COMMIT after the start-ts and resolved-ts checks. Takes
+ * ownership of @p pw.
+ *
+ * Commits replayed at INITIALIZED go through here too. TiCDC emits replayed
+ * commits without these two checks; we apply them everywhere so that the
+ * outcome of a commit never depends on whether its prewrite came before or
+ * after it (before INITIALIZED the resolved ts is still the checkpoint ts, so
+ * the check only catches what TiKV promised never to send).
+ */
+static tkc_err_t emit_commit(tkc_matcher_t *m, tkc_row_op_t op, const uint8_t *key,
+                             size_t key_len, uint64_t start_ts, uint64_t commit_ts, prewrite_t *pw,
+                             tkc_matcher_emit_cb *emit, void *opaque, char *errstr,
+                             size_t errstr_size)
+{
+    /*
+     * TiKV can send commits at or below the span's start ts (e.g. a lock
+     * found by the scan whose commit belongs to the starting snapshot): the
+     * prewrite is consumed above, the change itself is not ours to emit.
+     */
+    if (commit_ts <= m->span_start_ts) {
+        tkc_free(pw);
+        m->stats.dropped_before_start++;
+        return TKC_ERR_OK;
+    }
+    if (commit_ts <= m->resolved_ts) {
+        tkc_free(pw);
+        return fail(m, TKC_MATCHER_ERR_RESOLVED_TS,
+                    "commit_ts not above region resolved ts (COMMIT)", key, key_len, start_ts,
+                    commit_ts, errstr, errstr_size);
+    }
+    if (op != TKC_ROW_OP_PUT && op != TKC_ROW_OP_DELETE) {
+        tkc_free(pw);
+        return fail(m, TKC_MATCHER_ERR_UNKNOWN_OP, "unknown op type (COMMIT)", key, key_len,
+                    start_ts, commit_ts, errstr, errstr_size);
+    }
+    tkc_row_t *r = tkc_row_new(op, key, key_len, pw->data, pw->value_len,
+                               pw->data + pw->value_len, pw->old_value_len);
+    r->has_old_value = pw->has_old_value;
+    r->start_ts = start_ts;
+    r->commit_ts = commit_ts;
+    r->region_id = m->region_id;
+    r->span_index = m->span_index;
+    tkc_free(pw);
+    m->stats.emitted++;
+    emit(opaque, r);
+    return TKC_ERR_OK;
+}
+
+static tkc_err_t put_commit(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_matcher_emit_cb *emit,
+                            void *opaque, char *errstr, size_t errstr_size)
+{
+    /* matching always runs first, even for a stale commit, so that its
+     * prewrite entry is consumed */
+    prewrite_t *pw = take_prewrite(m, row->start_ts, row->key, row->key_len);
+    if (!pw) {
+        if (!m->initialized) {
+            cache_push(m, &m->commits, row);
+            return TKC_ERR_OK;
+        }
+        return fail(m, TKC_MATCHER_ERR_PREWRITE_NOT_MATCH, "prewrite not match", row->key,
+                    row->key_len, row->start_ts, row->commit_ts, errstr, errstr_size);
+    }
+    return emit_commit(m, row->op, row->key, row->key_len, row->start_ts, row->commit_ts, pw, emit,
+                       opaque, errstr, errstr_size);
+}
+
+static tkc_err_t put_committed(tkc_matcher_t *m, const tkc_feed_row_t *row,
+                               tkc_matcher_emit_cb *emit, void *opaque, char *errstr,
+                               size_t errstr_size)
+{
+    if (row->commit_ts <= m->resolved_ts)
+        return fail(m, TKC_MATCHER_ERR_RESOLVED_TS,
+                    "commit_ts not above region resolved ts (COMMITTED)", row->key, row->key_len,
+                    row->start_ts, row->commit_ts, errstr, errstr_size);
+    if (row->op != TKC_ROW_OP_PUT && row->op != TKC_ROW_OP_DELETE)
+        return fail(m, TKC_MATCHER_ERR_UNKNOWN_OP, "unknown op type (COMMITTED)", row->key,
+                    row->key_len, row->start_ts, row->commit_ts, errstr, errstr_size);
+    tkc_row_t *r = tkc_row_new(row->op, row->key, row->key_len, row->value, row->value_len,
+                               row->old_value, row->old_value_len);
+    r->has_old_value = row->has_old_value;
+    r->start_ts = row->start_ts;
+    r->commit_ts = row->commit_ts;
+    r->region_id = m->region_id;
+    r->span_index = m->span_index;
+    m->stats.emitted++;
+    emit(opaque, r);
+    return TKC_ERR_OK;
+}
+
+static tkc_err_t put_initialized(tkc_matcher_t *m, tkc_matcher_emit_cb *emit, void *opaque,
+                                 char *errstr, size_t errstr_size)
+{
+    m->initialized = true;
+    tkc_err_t err = TKC_ERR_OK;
+
+    /* detach the lists first: an error below leaves nothing half-replayed */
+    cached_t *c = m->commits.head;
+    m->commits.head = m->commits.tail = NULL;
+    m->commits.count = 0;
+    while (c) {
+        cached_t *next = c->next;
+        if (err == TKC_ERR_OK) {
+            prewrite_t *pw = take_prewrite(m, c->start_ts, c->key, c->key_len);
+            if (pw) {
+                err = emit_commit(m, c->op, c->key, c->key_len, c->start_ts, c->commit_ts, pw,
+                                  emit, opaque, errstr, errstr_size);
+            } else {
+                /*
+                 * A commit applied before the scan snapshot: the scan has
+                 * already produced it as a COMMITTED row (TiCDC: "ignore
+                 * commit event without prewrite").
+                 */
+                m->stats.ignored_unmatched++;
+            }
+        }
+        m->held_bytes -= c->alloc_size;
+        tkc_free(c);
+        c = next;
+    }
+
+    c = m->rollbacks.head;
+    m->rollbacks.head = m->rollbacks.tail = NULL;
+    m->rollbacks.count = 0;
+    while (c) {
+        cached_t *next = c->next;
+        if (err == TKC_ERR_OK)
+            drop_prewrite(m, c->start_ts, c->key, c->key_len);
+        m->held_bytes -= c->alloc_size;
+        tkc_free(c);
+        c = next;
+    }
+    return err;
+}
+
+/* ===== public ===== */
+
+tkc_matcher_t *tkc_matcher_new(const tkc_matcher_conf_t *conf)
+{
+    tkc_matcher_t *m = tkc_calloc(1, sizeof(*m));
+    m->region_id = conf->region_id;
+    m->span_index = conf->span_index;
+    m->span_start_ts = conf->span_start_ts;
+    m->resolved_ts = conf->checkpoint_ts;
+    m->start = tkc_memdup(conf->start, conf->start_len);
+    m->start_len = conf->start_len;
+    m->end = tkc_memdup(conf->end, conf->end_len);
+    m->end_len = conf->end_len;
+    m->prewrites = tkc_hashmap_new();
+    return m;
+}
+
+void tkc_matcher_destroy(tkc_matcher_t *m)
+{
+    if (!m)
+        return;
+    tkc_hashmap_destroy(m->prewrites, prewrite_free);
+    cache_list_free(&m->commits);
+    cache_list_free(&m->rollbacks);
+    tkc_free(m->start);
+    tkc_free(m->end);
+    tkc_free(m);
+}
+
+tkc_err_t tkc_matcher_put(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_matcher_emit_cb *emit,
+                          void *opaque, char *errstr, size_t errstr_size)
+{
+    if (m->failed) {
+        if (errstr && errstr_size)
+            snprintf(errstr, errstr_size, "matcher of region %" PRIu64 " already failed",
+                     m->region_id);
+        return TKC_MATCHER_ERR_FAILED;
+    }
+    if (row->type == TKC_FEED_LOG_INITIALIZED)
+        return put_initialized(m, emit, opaque, errstr, errstr_size);
+    if (row->type < TKC_FEED_LOG_PREWRITE || row->type > TKC_FEED_LOG_COMMITTED)
+        return TKC_ERR_OK; /* unknown log type: nothing to do */
+
+    /* older TiKV did not filter rows by the requested range (§7 #21) */
+    if (!in_range(m, row->key, row->key_len)) {
+        m->stats.dropped_out_of_range++;
+        return TKC_ERR_OK;
+    }
+
+    switch (row->type) {
+    case TKC_FEED_LOG_PREWRITE:
+        put_prewrite(m, row);
+        return TKC_ERR_OK;
+    case TKC_FEED_LOG_COMMIT:
+        return put_commit(m, row, emit, opaque, errstr, errstr_size);
+    case TKC_FEED_LOG_COMMITTED:
+        return put_committed(m, row, emit, opaque, errstr, errstr_size);
+    case TKC_FEED_LOG_ROLLBACK:
+        if (!m->initialized)
+            cache_push(m, &m->rollbacks, row);
+        else
+            drop_prewrite(m, row->start_ts, row->key, row->key_len);
+        return TKC_ERR_OK;
+    default:
+        return TKC_ERR_OK;
+    }
+}
+
+bool tkc_matcher_resolve(tkc_matcher_t *m, uint64_t ts)
+{
+    if (m->failed || !m->initialized || ts <= m->resolved_ts)
+        return false;
+    m->resolved_ts = ts;
+    return true;
+}
+
+uint64_t tkc_matcher_resolved_ts(const tkc_matcher_t *m)
+{
+    return m->resolved_ts;
+}
+
+bool tkc_matcher_initialized(const tkc_matcher_t *m)
+{
+    return m->initialized;
+}
+
+bool tkc_matcher_failed(const tkc_matcher_t *m)
+{
+    return m->failed;
+}
+
+void tkc_matcher_get_stats(const tkc_matcher_t *m, tkc_matcher_stats_t *st)
+{
+    *st = m->stats;
+    st->prewrites = tkc_hashmap_count(m->prewrites);
+    st->cached_commits = m->commits.count;
+    st->cached_rollbacks = m->rollbacks.count;
+}
+
+size_t tkc_matcher_bytes(const tkc_matcher_t *m)
+{
+    return sizeof(*m) + m->start_len + m->end_len + tkc_hashmap_bytes(m->prewrites) +
+           m->held_bytes;
+}

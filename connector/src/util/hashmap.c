@@ -1,0 +1,226 @@
+/*
+ * hashmap.c: byte-string keyed hash map (see hashmap.h).
+ *
+ * Design: separate chaining. Each entry is one allocation holding the link,
+ * the cached full hash, the value and the key bytes, so a lookup touches one
+ * bucket slot plus the entries of that chain. The bucket array doubles when
+ * count reaches the bucket count (load factor 1) and never shrinks; the maps
+ * we keep (prewrites per region, regions per stream, streams per store) grow
+ * and drain repeatedly, and re-growing would cost more than the idle slots.
+ *
+ * The hash is seeded per map (address and a counter mixed), so keys that a
+ * writer to the database chose cannot collide the same way in every map of
+ * every process.
+ *
+ * Ownership: keys are copied; values are never touched except by the free
+ * callback the caller passes. One owner thread at a time.
+ */
+#include "util/hashmap.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "util/mem.h"
+
+#define INITIAL_BUCKETS 8
+
+typedef struct entry_s {
+    struct entry_s *next;
+    uint64_t hash;
+    void *val;
+    size_t klen;
+    uint8_t key[];
+} entry_t;
+
+struct tkc_hashmap_s {
+    entry_t **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;
+    size_t key_bytes;
+    uint64_t seed;
+};
+
+static uint64_t mix64(uint64_t x)
+{
+    /* a bijective avalanche step: xor-shift, multiply by odd constants */
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t hash_bytes(uint64_t seed, const uint8_t *p, size_t len)
+{
+    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ULL);
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ mix64(w)) * 0x9e3779b97f4a7c15ULL;
+        h = (h << 29) | (h >> 35);
+        p += 8;
+        len -= 8;
+    }
+    if (len) {
+        uint64_t w = 0;
+        memcpy(&w, p, len);
+        h = (h ^ mix64(w ^ ((uint64_t)len << 56))) * 0x9e3779b97f4a7c15ULL;
+    }
+    return mix64(h);
+}
+
+tkc_hashmap_t *tkc_hashmap_new(void)
+{
+    static atomic_uint_fast64_t counter;
+    tkc_hashmap_t *hm = tkc_calloc(1, sizeof(*hm));
+    hm->nbuckets = INITIAL_BUCKETS;
+    hm->buckets = tkc_calloc(hm->nbuckets, sizeof(*hm->buckets));
+    uint64_t n = atomic_fetch_add(&counter, 1);
+    hm->seed = mix64((uint64_t)(uintptr_t)hm ^ mix64(n + 0x632be59bd9b4e019ULL));
+    return hm;
+}
+
+void tkc_hashmap_clear(tkc_hashmap_t *hm, tkc_hashmap_free_cb *val_free)
+{
+    for (size_t i = 0; i < hm->nbuckets; i++) {
+        entry_t *e = hm->buckets[i];
+        while (e) {
+            entry_t *next = e->next;
+            if (val_free)
+                val_free(e->val);
+            tkc_free(e);
+            e = next;
+        }
+        hm->buckets[i] = NULL;
+    }
+    hm->count = 0;
+    hm->key_bytes = 0;
+}
+
+void tkc_hashmap_destroy(tkc_hashmap_t *hm, tkc_hashmap_free_cb *val_free)
+{
+    if (!hm)
+        return;
+    tkc_hashmap_clear(hm, val_free);
+    tkc_free(hm->buckets);
+    tkc_free(hm);
+}
+
+static entry_t **find_slot(const tkc_hashmap_t *hm, uint64_t h, const void *key, size_t klen)
+{
+    entry_t **pp = &hm->buckets[h & (hm->nbuckets - 1)];
+    for (; *pp; pp = &(*pp)->next) {
+        entry_t *e = *pp;
+        if (e->hash == h && e->klen == klen && (klen == 0 || memcmp(e->key, key, klen) == 0))
+            return pp;
+    }
+    return pp;
+}
+
+void *tkc_hashmap_get(const tkc_hashmap_t *hm, const void *key, size_t klen)
+{
+    uint64_t h = hash_bytes(hm->seed, key, klen);
+    entry_t **pp = find_slot(hm, h, key, klen);
+    return *pp ? (*pp)->val : NULL;
+}
+
+static void grow(tkc_hashmap_t *hm)
+{
+    size_t nb = hm->nbuckets * 2;
+    entry_t **b = tkc_calloc(nb, sizeof(*b));
+    for (size_t i = 0; i < hm->nbuckets; i++) {
+        entry_t *e = hm->buckets[i];
+        while (e) {
+            entry_t *next = e->next;
+            entry_t **slot = &b[e->hash & (nb - 1)];
+            e->next = *slot;
+            *slot = e;
+            e = next;
+        }
+    }
+    tkc_free(hm->buckets);
+    hm->buckets = b;
+    hm->nbuckets = nb;
+}
+
+void *tkc_hashmap_put(tkc_hashmap_t *hm, const void *key, size_t klen, void *val)
+{
+    uint64_t h = hash_bytes(hm->seed, key, klen);
+    entry_t **pp = find_slot(hm, h, key, klen);
+    if (*pp) {
+        void *old = (*pp)->val;
+        (*pp)->val = val;
+        return old;
+    }
+    entry_t *e = tkc_malloc(sizeof(*e) + klen);
+    e->next = NULL;
+    e->hash = h;
+    e->val = val;
+    e->klen = klen;
+    if (klen)
+        memcpy(e->key, key, klen);
+    *pp = e;
+    hm->count++;
+    hm->key_bytes += klen;
+    if (hm->count >= hm->nbuckets)
+        grow(hm);
+    return NULL;
+}
+
+void *tkc_hashmap_remove(tkc_hashmap_t *hm, const void *key, size_t klen)
+{
+    uint64_t h = hash_bytes(hm->seed, key, klen);
+    entry_t **pp = find_slot(hm, h, key, klen);
+    entry_t *e = *pp;
+    if (!e)
+        return NULL;
+    void *val = e->val;
+    *pp = e->next;
+    hm->count--;
+    hm->key_bytes -= klen;
+    tkc_free(e);
+    return val;
+}
+
+size_t tkc_hashmap_count(const tkc_hashmap_t *hm)
+{
+    return hm->count;
+}
+
+size_t tkc_hashmap_entry_bytes(size_t klen)
+{
+    return sizeof(entry_t) + klen;
+}
+
+size_t tkc_hashmap_bytes(const tkc_hashmap_t *hm)
+{
+    return sizeof(*hm) + hm->nbuckets * sizeof(*hm->buckets) + hm->count * sizeof(entry_t) +
+           hm->key_bytes;
+}
+
+bool tkc_hashmap_next(const tkc_hashmap_t *hm, tkc_hashmap_iter_t *it, const void **key,
+                      size_t *klen, void **val)
+{
+    entry_t *e = it->node;
+    if (e) {
+        e = e->next;
+        if (!e)
+            it->bucket++;
+    }
+    while (!e && it->bucket < hm->nbuckets) {
+        e = hm->buckets[it->bucket];
+        if (!e)
+            it->bucket++;
+    }
+    it->node = e;
+    if (!e)
+        return false;
+    if (key)
+        *key = e->key;
+    if (klen)
+        *klen = e->klen;
+    if (val)
+        *val = e->val;
+    return true;
+}
