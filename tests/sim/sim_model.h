@@ -64,6 +64,26 @@ void sim_model_lock(sim_model_t *m);
 void sim_model_unlock(sim_model_t *m);
 uint64_t sim_model_cluster_id(const sim_model_t *m);
 
+/* added by MODEL helper: the workload and tests need the key set by index
+ * without duplicating the key format (record key or "k%08d"). */
+#define SIM_KEY_MAX 32
+/** Size of the key set (cfg.key_count). No lock needed. */
+int64_t sim_model_key_count(const sim_model_t *m);
+/** Writes raw key number @p i (1..key_count) of the key set to @p out; @returns its length. */
+size_t sim_model_key_raw(const sim_model_t *m, int64_t i, uint8_t out[SIM_KEY_MAX]);
+
+/* added by MODEL helper: counters for logs, tests and the control endpoint. */
+typedef struct {
+    uint64_t keys;          /* key records (pre-created + inserted) */
+    uint64_t versions;      /* committed versions held */
+    uint64_t locks;         /* locks held */
+    uint64_t value_bytes;   /* bytes of values in versions and locks */
+    uint64_t txns_tracked;  /* txn status records kept */
+    uint64_t regions;
+    uint64_t commits;       /* keys committed (2PC, 1PC, resolved) = truth lines */
+} sim_model_stats_t;
+void sim_model_stats(sim_model_t *m, sim_model_stats_t *out);
+
 /** A fresh TSO: physical = wall-clock ms, strictly increasing. Takes the lock. */
 uint64_t sim_model_tso(sim_model_t *m);
 uint64_t sim_model_tso_locked(sim_model_t *m);
@@ -153,6 +173,29 @@ typedef struct {
  */
 int sim_model_prewrite(sim_model_t *m, uint64_t start_ts, const sim_mutation_t *muts,
                        size_t n, const uint8_t *primary, size_t primary_len);
+
+/* added by MODEL helper: the lock TTL (long transactions must outlive a
+ * resolver's CheckTxnStatus, crashed ones must expire) and the reason of a
+ * failure (the workload waits on its own locks but gives up on foreign ones). */
+#define SIM_LOCK_TTL_DEFAULT_MS 3000
+typedef enum {
+    SIM_PREWRITE_OK = 0,
+    SIM_PREWRITE_LOCKED = -1,         /* key locked by another txn: *conflict_ts = its start_ts */
+    SIM_PREWRITE_WRITE_CONFLICT = -2, /* key committed at *conflict_ts >= start_ts */
+    SIM_PREWRITE_TXN_DONE = -3,       /* start_ts already committed or rolled back */
+    SIM_PREWRITE_INVALID = -4,        /* no keys, empty key, duplicate key, no primary */
+} sim_prewrite_rc_t;
+/**
+ * sim_model_prewrite() with a lock TTL; on failure @p bad_index_out (may be
+ * NULL) names the first offending mutation and @p conflict_ts_out (may be
+ * NULL) the conflicting ts. Re-prewriting a key already locked by the same
+ * start_ts is accepted and changes nothing (as TiKV does).
+ */
+sim_prewrite_rc_t sim_model_prewrite_ex(sim_model_t *m, uint64_t start_ts,
+                                        const sim_mutation_t *muts, size_t n,
+                                        const uint8_t *primary, size_t primary_len,
+                                        uint64_t ttl_ms, size_t *bad_index_out,
+                                        uint64_t *conflict_ts_out);
 /**
  * Commit: allocates commit_ts from the TSO under the lock (so it is above
  * every resolved ts handed out before), turns the locks of start_ts on @p keys
@@ -191,6 +234,24 @@ const sim_lock_t *sim_model_lock_get_locked(sim_model_t *m, const uint8_t *key, 
 typedef enum { SIM_TXN_LOCKED, SIM_TXN_COMMITTED, SIM_TXN_ROLLED_BACK, SIM_TXN_UNKNOWN } sim_txn_state_t;
 sim_txn_state_t sim_model_txn_status_locked(sim_model_t *m, uint64_t start_ts,
                                             uint64_t *commit_ts_out);
+/* added by MODEL helper: the primary key of a known txn (borrowed), for
+ * CheckTxnStatus / ScanLock answers. @returns false if the txn is unknown. */
+bool sim_model_txn_primary_locked(sim_model_t *m, uint64_t start_ts, sim_bytes_t *out);
+
+/*
+ * added by MODEL helper: lock resolution (what TiKV's ResolveLock does).
+ * commit_ts 0 rolls back every lock of start_ts (ROLLBACK rows); otherwise
+ * commits them at commit_ts (COMMIT rows + truth lines), which must be above
+ * start_ts and equal the txn's commit_ts if it already committed (primary
+ * first). Takes the lock. @returns the number of locks resolved, or -1 if
+ * the request contradicts the txn's state (rolling back a committed txn,
+ * committing a rolled-back one, a different commit_ts).
+ */
+int sim_model_resolve_lock(sim_model_t *m, uint64_t start_ts, uint64_t commit_ts);
+/** The same restricted to locks whose ENCODED key is in [start, end) (NULL or
+ *  empty start = -inf, NULL or empty end = +inf): TiKV resolves per region. */
+int sim_model_resolve_lock_range(sim_model_t *m, uint64_t start_ts, uint64_t commit_ts,
+                                 const sim_bytes_t *start, const sim_bytes_t *end);
 
 /* ===== topology changes (each takes the lock and notifies the observer) ===== */
 
@@ -212,6 +273,9 @@ void sim_model_set_gc_safepoint(sim_model_t *m, uint64_t ts);
 /** Service safepoints (PD UpdateServiceGCSafePoint): @returns the minimum over services. */
 uint64_t sim_model_update_service_safepoint(sim_model_t *m, const char *service_id,
                                             int64_t ttl_s, uint64_t safe_point);
+/* added by MODEL helper: what TiDB's GC worker does: advance the GC safepoint
+ * to min(target, every live service safepoint), never backwards. @returns it. */
+uint64_t sim_model_gc_advance(sim_model_t *m, uint64_t target);
 
 /* ===== observer ===== */
 
@@ -253,5 +317,10 @@ void sim_model_set_observer(sim_model_t *m, sim_observer_cb cb, void *opaque);
  * value, so a checker can assert commit_ts > every resolved ts sent before.
  */
 void sim_model_note_resolved_locked(sim_model_t *m, uint64_t region_id, uint64_t ts);
+
+/* added by MODEL helper: writes buffered truth lines to the file now (lines
+ * are also flushed by a background thread at least every 100 ms). Any thread;
+ * the simulator calls it at exit. */
+void sim_model_truth_flush(sim_model_t *m);
 
 #endif

@@ -43,6 +43,10 @@ uint64_t sim_call_id(const sim_call_t *call);
  * bytes still waiting to be written on this call, for flow control.
  */
 int sim_call_send(sim_call_t *call, const uint8_t *data, size_t len, size_t *queued_bytes_out);
+/* added by SERVER helper: the same figure as sim_call_send's
+ * queued_bytes_out without sending anything, so a producer can wait for a
+ * call to drain. Thread-safe. */
+size_t sim_call_queued_bytes(sim_call_t *call);
 /** Ends the call after the queued messages: status and details. Thread-safe, once. */
 void sim_call_finish(sim_call_t *call, grpc_status_code status, const char *details);
 /** Ends the call at once, dropping queued messages (a silent drop or reset). */
@@ -88,6 +92,18 @@ int sim_server_start(sim_server_t *s);
 void sim_server_stop(sim_server_t *s);
 int sim_server_port(const sim_server_t *s);
 bool sim_server_running(const sim_server_t *s);
+/* added by SERVER helper: change_store_addr moves a stopped store to a new
+ * address ("127.0.0.1:0" = a new free port) while keeping its handlers; the
+ * next sim_server_start() binds there. */
+void sim_server_set_addr(sim_server_t *s, const char *addr);
+/* added by SERVER helper: "127.0.0.1:port" once bound, and the name given to
+ * sim_server_new(), for logs and /stats. */
+const char *sim_server_addr(const sim_server_t *s);
+const char *sim_server_name(const sim_server_t *s);
+/* added by SERVER helper: per-server counters of calls accepted and calls
+ * completed (any method, any outcome) since creation, for /stats. */
+uint64_t sim_server_calls_opened(const sim_server_t *s);
+uint64_t sim_server_calls_closed(const sim_server_t *s);
 void sim_server_destroy(sim_server_t *s);
 
 #endif
