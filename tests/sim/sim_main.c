@@ -53,6 +53,7 @@ typedef struct {
     int keys_per_txn, concurrency, lock_ttl_ms;
     uint64_t max_txns;
     int scan_rows_per_tick;
+    int64_t gc_life_time_s; /* versions older than this are collected; 0 = never */
     const char *log_level;
 } opts_t;
 
@@ -93,6 +94,9 @@ static void usage(FILE *f)
 "  --control-port P           control HTTP port (default 0 = a free port)\n"
 "  --pd-port P                PD port (default 0 = a free port)\n"
 "  --store-port P             first store port, then P+1, ... (default 0 = free ports)\n"
+"  --gc-life-time-s S         GC worker: every minute, advance the GC safepoint to\n"
+"                             now - S, held back by service safepoints (default 600;\n"
+"                             0 = never collect)\n"
 "  --log-level L              error|warn|info|debug, on stderr (default info)\n"
 "  --help                     this text\n"
 "\n"
@@ -120,7 +124,7 @@ enum {
     O_SCAN_ROWS, O_RATE, O_KEYS, O_TABLE_ID, O_RAW_KEYS, O_VALUE_SIZE, O_KEYS_PER_TXN,
     O_CONCURRENCY, O_ROLLBACK, O_ONEPC, O_DELETE, O_LONG_PCT, O_LONG_MS, O_MAX_TXNS,
     O_LOCK_TTL, O_TRUTH, O_SCENARIO, O_PORTS_FILE, O_CONTROL_PORT, O_PD_PORT, O_STORE_PORT,
-    O_LOG_LEVEL, O_HELP,
+    O_LOG_LEVEL, O_GC_LIFE, O_HELP,
 };
 
 static int parse_args(int argc, char **argv, opts_t *o)
@@ -155,6 +159,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"pd-port", required_argument, NULL, O_PD_PORT},
         {"store-port", required_argument, NULL, O_STORE_PORT},
         {"log-level", required_argument, NULL, O_LOG_LEVEL},
+        {"gc-life-time-s", required_argument, NULL, O_GC_LIFE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -240,6 +245,10 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_LOG_LEVEL:
             o->log_level = optarg;
             break;
+        case O_GC_LIFE:
+            if (parse_int(name, optarg, 0, INT32_MAX, &o->gc_life_time_s))
+                return -1;
+            break;
         case O_HELP:
             usage(stdout);
             exit(0);
@@ -283,7 +292,8 @@ int main(int argc, char **argv)
         .stores = 3, .regions = 16, .seed = 1, .rate = 1000, .resolved_interval_ms = 1000,
         .tikv_version = "8.5.0", .keys = 10000, .table_id = 100, .value_min = 16,
         .value_max = 128, .keys_per_txn = 4, .concurrency = 4, .long_txn_ms = 2000,
-        .lock_ttl_ms = 3000, .scan_rows_per_tick = 8192, .log_level = "info",
+        .lock_ttl_ms = 3000, .scan_rows_per_tick = 8192, .gc_life_time_s = 600,
+        .log_level = "info",
     };
     if (parse_args(argc, argv, &o) != 0)
         return 2;
@@ -442,8 +452,25 @@ int main(int argc, char **argv)
     printf("%s\n", line);
     fflush(stdout);
 
+    /* The main thread waits for a signal and, meanwhile, plays TiDB's GC
+     * worker: without it the model keeps every version forever. */
     int sig = 0;
-    sigwait(&sigs, &sig);
+    int64_t next_gc_s = 60;
+    for (int64_t waited_s = 0;; waited_s++) {
+        struct timespec one_s = {1, 0};
+        sig = sigtimedwait(&sigs, NULL, &one_s);
+        if (sig > 0)
+            break;
+        if (o.gc_life_time_s > 0 && waited_s >= next_gc_s) {
+            next_gc_s = waited_s + 60;
+            uint64_t now = sim_model_tso(m);
+            uint64_t life = (uint64_t)o.gc_life_time_s * 1000 << 18;
+            if (now > life) {
+                uint64_t sp = sim_model_gc_advance(m, now - life);
+                tkc_log(TKC_LOG_INFO, "sim_main", "event=gc safepoint=%" PRIu64, sp);
+            }
+        }
+    }
     tkc_log(TKC_LOG_INFO, "sim_main", "event=shutdown signal=%d", sig);
     rc = 0;
 
