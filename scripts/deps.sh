@@ -7,7 +7,8 @@ PKGS="build-essential cmake pkg-config
 libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
 librdkafka-dev libavro-dev libjansson-dev check libinih-dev
 libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev
-kcat default-jre-headless maven curl"
+kcat default-jre-headless maven curl
+docker-compose prometheus"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,726 @@
+/*
+ * feed_scheduler.c: the feed's scheduler thread — region division from PD,
+ * the range lock of every span, and the decision what to do with every
+ * region failure (tikv-cdc-protocol.md §3.9, §5.2, §8.17).
+ *
+ * Flow:
+ *   divide    a task "span s, encoded [start, end)" is loaded from PD with
+ *             ScanRegions page by page; the regions must cover the range
+ *             contiguously ("left-cover", §5.2); a hole (PD has not seen a
+ *             new region yet, or a region without a leader) is retried after
+ *             cfg.region_retry_ms while the regions around it proceed;
+ *   lock      each region's piece of the span is locked in the span's range
+ *             lock; LOCKED gives the checkpoint ts (the range's last resolved
+ *             ts), STALE returns sub-ranges to divide again, WAIT parks the
+ *             region until the overlapping lock is released (a merge whose
+ *             two halves fail one after the other);
+ *   dispatch  the leader store's address comes from PD (cached; reloaded
+ *             after a connection failure to that store) and the region goes
+ *             to the worker that owns its id (hash), so its events stay in
+ *             one ordered stream of work;
+ *   failure   a worker hands a region back with its last resolved ts: the
+ *             range is unlocked with it (the next registration starts there)
+ *             and, per kind: not_leader with a hint -> the same region to the
+ *             hinted store; epoch_not_match / region_not_found / a hint-less
+ *             not_leader / a failed stream or store -> divide the range again
+ *             from PD; server_is_busy / congested / unknown -> the same
+ *             region again after a backoff (honouring backoff_ms); a matcher
+ *             error -> the same region again; duplicate_request /
+ *             compatibility / cluster_id_mismatch -> the feed is already
+ *             failing (fatal), nothing is rescheduled.
+ *
+ * No tight loops: every retry has a deadline. A region's consecutive
+ * failures (forgotten after a quiet minute) grow its backoff exponentially
+ * with jitter; the ranges of one failed stream share one jittered delay so
+ * adjacent ones are divided together.
+ *
+ * Also here: the PD clock (a TSO sample every 500 ms, for stuck-region checks
+ * and lag), the service GC safepoint (refreshed every gc_update_interval_ms at
+ * the pipeline's checkpoint; a PD minimum above it is fatal: history lost),
+ * and pushing the fatal ERROR event into the output queue.
+ *
+ * Thread: the scheduler thread owns everything in here; other threads only
+ * call tkc_feed_sched_submit(). PD calls block this thread (bounded by the
+ * PD timeout); workers keep streaming meanwhile.
+ */
+#include "feed_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "range_lock.h"
+#include "util/clock.h"
+#include "util/keyrange.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define SCHED_MAX_WAIT_MS 50
+#define SCHED_INBOX_BATCH 1024
+#define SCHED_TSO_INTERVAL_MS 500
+#define SCHED_FAIL_FORGET_MS 60000
+#define SCHED_INCOMPATIBLE_RETRY_MS 20000
+#define SCHED_STREAM_JITTER_MS 100
+#define SCHED_MAX_RELOAD 64
+
+typedef struct divide_task_s {
+    struct divide_task_s *next;
+    uint32_t span;
+    uint8_t *start, *end; /* encoded; end_len 0 = +inf */
+    size_t start_len, end_len;
+    int64_t due_ms;
+    int attempt;
+} divide_task_t;
+
+typedef struct fail_hist_s {
+    int n;
+    int64_t last_ms;
+} fail_hist_t;
+
+struct feed_sched_s {
+    tkc_feed_t *f;
+    pthread_t thr;
+    tkc_msgq_t *inbox; /* feed_msg_t */
+    tkc_range_lock_t **locks;
+    divide_task_t *divides;
+    feed_region_t *delayed; /* locked, waiting for not_before_ms */
+    tkc_hashmap_t *waiters; /* token -> feed_region_t (range lock WAIT) */
+    uint64_t next_token;
+    uint64_t *woken;
+    size_t n_woken, cap_woken;
+    tkc_hashmap_t *fail_hist; /* region id -> fail_hist_t */
+    uint64_t reload[SCHED_MAX_RELOAD];
+    size_t n_reload;
+    uint64_t rng;
+    int64_t next_tso_ms, next_gc_ms, next_hist_gc_ms;
+    int64_t last_incompat_log_ms;
+    bool fatal_pushed;
+};
+
+/* ===== helpers ===== */
+
+static void on_wake(void *opaque, uint64_t waiter)
+{
+    feed_sched_t *s = opaque;
+    if (s->n_woken == s->cap_woken) {
+        s->cap_woken = s->cap_woken ? s->cap_woken * 2 : 64;
+        s->woken = tkc_realloc(s->woken, s->cap_woken * sizeof(*s->woken));
+    }
+    s->woken[s->n_woken++] = waiter;
+}
+
+static void add_divide(feed_sched_t *s, uint32_t span, const uint8_t *start, size_t start_len,
+                       const uint8_t *end, size_t end_len, int64_t due_ms, int attempt)
+{
+    divide_task_t *t = tkc_calloc(1, sizeof(*t));
+    t->span = span;
+    t->start = tkc_memdup(start, start_len);
+    t->start_len = start_len;
+    t->end = tkc_memdup(end, end_len);
+    t->end_len = end_len;
+    t->due_ms = due_ms;
+    t->attempt = attempt;
+    t->next = s->divides;
+    s->divides = t;
+}
+
+static void divide_task_free(divide_task_t *t)
+{
+    tkc_free(t->start);
+    tkc_free(t->end);
+    tkc_free(t);
+}
+
+static int fail_count(feed_sched_t *s, uint64_t region_id, int64_t now)
+{
+    fail_hist_t *h = tkc_hashmap_get(s->fail_hist, &region_id, sizeof(region_id));
+    if (!h) {
+        h = tkc_calloc(1, sizeof(*h));
+        tkc_hashmap_put(s->fail_hist, &region_id, sizeof(region_id), h);
+    }
+    if (now - h->last_ms > SCHED_FAIL_FORGET_MS)
+        h->n = 0;
+    h->n++;
+    h->last_ms = now;
+    return h->n;
+}
+
+static void mark_reload(feed_sched_t *s, uint64_t store_id)
+{
+    for (size_t i = 0; i < s->n_reload; i++)
+        if (s->reload[i] == store_id)
+            return;
+    if (s->n_reload < SCHED_MAX_RELOAD)
+        s->reload[s->n_reload++] = store_id;
+}
+
+static bool take_reload(feed_sched_t *s, uint64_t store_id)
+{
+    for (size_t i = 0; i < s->n_reload; i++) {
+        if (s->reload[i] == store_id) {
+            s->reload[i] = s->reload[--s->n_reload];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* TiKV before 7.3 keys registrations by region alone (§3.1). */
+static bool version_before_7_3(const char *v)
+{
+    int a = 0, b = 0, c = 0;
+    if (*v == 'v' || *v == 'V')
+        v++;
+    if (sscanf(v, "%d.%d.%d", &a, &b, &c) != 3)
+        return true; /* unknown: assume the stricter rule */
+    return (long)a * 1000000 + (long)b * 1000 + c < 7003000;
+}
+
+static feed_worker_t *worker_of(tkc_feed_t *f, uint64_t region_id)
+{
+    uint64_t h = region_id * 0x9E3779B97F4A7C15ull;
+    return f->workers[(h >> 32) % (uint64_t)f->n_workers];
+}
+
+/* ===== lock, dispatch ===== */
+
+static void lock_region(feed_sched_t *s, feed_region_t *r, int64_t delay_ms, int64_t now);
+
+/* Unlocks @p r's range with its resolved ts and divides it again later. */
+static void unlock_and_redivide(feed_sched_t *s, feed_region_t *r, int64_t delay_ms, int64_t now)
+{
+    tkc_range_lock_unlock_range(s->locks[r->span], r->start, r->start_len, r->end, r->end_len,
+                                r->region_id, r->version, r->resolved_ts);
+    add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len, now + delay_ms, 0);
+    tkc_feed_region_free(r);
+}
+
+static void dispatch(feed_sched_t *s, feed_region_t *r, int64_t now)
+{
+    tkc_feed_t *f = s->f;
+    if (r->not_before_ms > now) {
+        r->next = s->delayed;
+        s->delayed = r;
+        return;
+    }
+    tkc_pd_store_t st;
+    char errstr[256] = "";
+    bool reload = take_reload(s, r->store_id);
+    tkc_err_t err = tkc_pd_client_get_store(f->pd, r->store_id, reload, &st, errstr,
+                                            sizeof(errstr));
+    if (err == TKC_ERR_OK && st.address[0]) {
+        snprintf(r->store_addr, sizeof(r->store_addr), "%s", st.address);
+        r->store_pre73 = version_before_7_3(st.version);
+        tkc_feed_worker_submit(worker_of(f, r->region_id), r);
+        return;
+    }
+    int n = fail_count(s, r->region_id, now);
+    int64_t delay = tkc_feed_backoff_ms(f, n, &s->rng);
+    if (err == TKC_ERR_INCOMPATIBLE) {
+        /* A TiKV we must not read from: say so loudly, but do not storm it
+         * (TiCDC's old client slept 20 s here too). */
+        if (now - s->last_incompat_log_ms > 10000) {
+            s->last_incompat_log_ms = now;
+            tkc_log(TKC_LOG_ERROR, "feed", "event=store_incompatible store_id=%" PRIu64
+                                           " err=\"%s\" action=retry_in_20s",
+                    r->store_id, errstr);
+        }
+        delay = SCHED_INCOMPATIBLE_RETRY_MS;
+    } else {
+        tkc_log(TKC_LOG_WARN, "feed",
+                "event=store_lookup_failed store_id=%" PRIu64 " region_id=%" PRIu64
+                " err=%s reason=\"%s\" retry_ms=%" PRId64,
+                r->store_id, r->region_id, tkc_err2name(err), errstr, delay);
+        mark_reload(s, r->store_id);
+    }
+    atomic_fetch_add_explicit(&f->ctr.region_errors[TKC_FEED_REGION_ERR_STORE], 1,
+                              memory_order_relaxed);
+    unlock_and_redivide(s, r, delay, now);
+}
+
+static void lock_region(feed_sched_t *s, feed_region_t *r, int64_t delay_ms, int64_t now)
+{
+    tkc_feed_t *f = s->f;
+    tkc_range_lock_result_t res;
+    uint64_t token = ++s->next_token;
+    tkc_err_t err = tkc_range_lock_lock_range(s->locks[r->span], r->start, r->start_len, r->end,
+                                              r->end_len, r->region_id, r->version, token, &res);
+    if (err != TKC_ERR_OK) {
+        tkc_log(TKC_LOG_ERROR, "feed",
+                "event=range_lock_refused region_id=%" PRIu64 " span=%" PRIu32 " err=%s",
+                r->region_id, r->span, tkc_err2name(err));
+        tkc_range_lock_result_fini(&res);
+        tkc_feed_region_free(r);
+        return;
+    }
+    switch (res.status) {
+    case TKC_RANGE_LOCK_LOCKED:
+        r->checkpoint_ts = res.checkpoint_ts;
+        r->resolved_ts = res.checkpoint_ts;
+        r->not_before_ms = now + delay_ms;
+        dispatch(s, r, now);
+        break;
+    case TKC_RANGE_LOCK_STALE:
+        /* our region info is older than a lock already held: divide the
+         * uncovered parts again from PD */
+        for (size_t i = 0; i < res.n_retry; i++)
+            add_divide(s, r->span, res.retry[i].start, res.retry[i].start_len, res.retry[i].end,
+                       res.retry[i].end_len, now + f->cfg.region_retry_ms, 0);
+        tkc_feed_region_free(r);
+        break;
+    case TKC_RANGE_LOCK_WAIT:
+        tkc_hashmap_put(s->waiters, &token, sizeof(token), r);
+        break;
+    }
+    tkc_range_lock_result_fini(&res);
+}
+
+static void run_woken(feed_sched_t *s, int64_t now)
+{
+    /* a wake may lead to more wakes (lock_region never unlocks, so no) */
+    size_t n = s->n_woken;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t token = s->woken[i];
+        feed_region_t *r = tkc_hashmap_remove(s->waiters, &token, sizeof(token));
+        if (r)
+            lock_region(s, r, 0, now);
+    }
+    if (n == 0)
+        return;
+    memmove(s->woken, s->woken + n, (s->n_woken - n) * sizeof(*s->woken));
+    s->n_woken -= n;
+}
+
+/* ===== division ===== */
+
+/* Divides encoded [start, end) of span @p span from PD (see the top). */
+static void divide_range(feed_sched_t *s, uint32_t span, const uint8_t *start, size_t start_len,
+                         const uint8_t *end, size_t end_len, int attempt, int64_t now)
+{
+    tkc_feed_t *f = s->f;
+    uint8_t *cursor = tkc_memdup(start, start_len);
+    size_t cursor_len = start_len;
+    int limit = f->cfg.region_scan_limit;
+
+    while (tkc_key_cmp_end(cursor, cursor_len, end, end_len) < 0 && !tkc_feed_stopping(f)) {
+        tkc_pd_region_t *rs = NULL;
+        size_t n = 0;
+        FEED_COUNT(f, pd_scans);
+        tkc_err_t err = tkc_pd_client_scan_regions(f->pd, cursor, cursor_len, end, end_len, limit,
+                                                   &rs, &n);
+        if (err != TKC_ERR_OK) {
+            FEED_COUNT(f, pd_errors);
+            int64_t delay = f->cfg.region_retry_ms * (attempt + 1);
+            if (delay > 1000)
+                delay = 1000;
+            delay += (int64_t)(tkc_feed_rand(&s->rng) % (uint64_t)(f->cfg.region_retry_ms + 1));
+            tkc_log(TKC_LOG_WARN, "feed",
+                    "event=scan_regions_failed span=%" PRIu32 " err=%s attempt=%d retry_ms=%" PRId64,
+                    span, tkc_err2name(err), attempt, delay);
+            add_divide(s, span, cursor, cursor_len, end, end_len, now + delay, attempt + 1);
+            break;
+        }
+        bool stop = false;
+        for (size_t i = 0; i < n && !stop; i++) {
+            tkc_pd_region_t *pr = &rs[i];
+            if (tkc_key_cmp(pr->start_key, pr->start_len, cursor, cursor_len) > 0) {
+                /* a hole before this region: retry it, go on with the rest */
+                FEED_COUNT(f, pd_holes);
+                add_divide(s, span, cursor, cursor_len, pr->start_key, pr->start_len,
+                           now + f->cfg.region_retry_ms, attempt + 1);
+                tkc_free(cursor);
+                cursor = tkc_memdup(pr->start_key, pr->start_len);
+                cursor_len = pr->start_len;
+            }
+            /* The registration is the region intersected with the whole
+             * SPAN, not with this task's range (TiCDC does the same): after
+             * a merge, the first half to fail must lock the merged region's
+             * whole piece (waiting for the other half's lock), or the second
+             * half would find its region id locked and be STALE forever. */
+            const feed_span_t *sp = &f->spans[span];
+            const uint8_t *pe = pr->end_key, *ps = pr->start_key;
+            size_t pe_len = pr->end_len, ps_len = pr->start_len;
+            if (tkc_key_end_cmp(sp->enc_end, sp->enc_end_len, pe, pe_len) < 0) {
+                pe = sp->enc_end;
+                pe_len = sp->enc_end_len;
+            }
+            if (tkc_key_cmp(ps, ps_len, sp->enc_start, sp->enc_start_len) < 0) {
+                ps = sp->enc_start;
+                ps_len = sp->enc_start_len;
+            }
+            if (tkc_key_cmp_end(cursor, cursor_len, pe, pe_len) >= 0)
+                continue; /* entirely before the cursor: nothing of ours */
+            feed_region_t *r = tkc_feed_region_new(span, pr->id, pr->conf_ver, pr->version, ps,
+                                                   ps_len, pe, pe_len, 0);
+            r->store_id = pr->leader_store_id;
+            r->peer_id = pr->leader_peer_id;
+            lock_region(s, r, 0, now);
+            if (pe_len == 0) {
+                stop = true; /* reached +inf */
+                tkc_free(cursor);
+                cursor = NULL;
+                cursor_len = 0;
+                break;
+            }
+            tkc_free(cursor);
+            cursor = tkc_memdup(pe, pe_len);
+            cursor_len = pe_len;
+        }
+        tkc_pd_regions_free(rs, n);
+        if (stop)
+            break;
+        if ((int)n < limit && tkc_key_cmp_end(cursor, cursor_len, end, end_len) < 0) {
+            /* PD ran out of regions before the end: a hole at the tail */
+            FEED_COUNT(f, pd_holes);
+            add_divide(s, span, cursor, cursor_len, end, end_len, now + f->cfg.region_retry_ms,
+                       attempt + 1);
+            break;
+        }
+    }
+    tkc_free(cursor);
+}
+
+static int divide_cmp(const void *a, const void *b)
+{
+    const divide_task_t *x = *(divide_task_t *const *)a, *y = *(divide_task_t *const *)b;
+    if (x->span != y->span)
+        return x->span < y->span ? -1 : 1;
+    return tkc_key_cmp(x->start, x->start_len, y->start, y->start_len);
+}
+
+/* Runs the due division tasks, merging adjacent ranges of one span. */
+static void run_divides(feed_sched_t *s, int64_t now)
+{
+    size_t n = 0;
+    for (divide_task_t *t = s->divides; t; t = t->next)
+        n += t->due_ms <= now;
+    if (n == 0)
+        return;
+    divide_task_t **due = tkc_malloc(n * sizeof(*due));
+    size_t k = 0;
+    for (divide_task_t **pp = &s->divides; *pp;) {
+        divide_task_t *t = *pp;
+        if (t->due_ms <= now) {
+            *pp = t->next;
+            due[k++] = t;
+        } else {
+            pp = &t->next;
+        }
+    }
+    qsort(due, k, sizeof(*due), divide_cmp);
+    size_t i = 0;
+    while (i < k) {
+        divide_task_t *a = due[i];
+        int attempt = a->attempt;
+        /* extend while the next one of the same span starts at or before
+         * the current end */
+        const uint8_t *end = a->end;
+        size_t end_len = a->end_len;
+        size_t j = i + 1;
+        while (j < k && due[j]->span == a->span &&
+               (end_len == 0 || tkc_key_cmp(due[j]->start, due[j]->start_len, end, end_len) <= 0)) {
+            if (tkc_key_end_cmp(due[j]->end, due[j]->end_len, end, end_len) > 0) {
+                end = due[j]->end;
+                end_len = due[j]->end_len;
+            }
+            if (due[j]->attempt > attempt)
+                attempt = due[j]->attempt;
+            j++;
+        }
+        divide_range(s, a->span, a->start, a->start_len, end, end_len, attempt, now);
+        for (size_t x = i; x < j; x++)
+            divide_task_free(due[x]);
+        i = j;
+    }
+    tkc_free(due);
+}
+
+static void run_delayed(feed_sched_t *s, int64_t now)
+{
+    feed_region_t *due = NULL;
+    for (feed_region_t **pp = &s->delayed; *pp;) {
+        feed_region_t *r = *pp;
+        if (r->not_before_ms <= now) {
+            *pp = r->next;
+            r->next = due;
+            due = r;
+        } else {
+            pp = &r->next;
+        }
+    }
+    while (due) {
+        feed_region_t *r = due;
+        due = r->next;
+        r->next = NULL;
+        dispatch(s, r, now);
+    }
+}
+
+/* ===== failures ===== */
+
+static void handle_failed(feed_sched_t *s, feed_msg_t *m, int64_t now)
+{
+    tkc_feed_t *f = s->f;
+    /* one shared jitter for a whole stream's regions: their ranges become
+     * due together and adjacent ones are divided in one PD scan */
+    int64_t batch_jitter = (int64_t)(tkc_feed_rand(&s->rng) % SCHED_STREAM_JITTER_MS);
+    feed_region_t *list = m->regions;
+    m->regions = NULL;
+    while (list) {
+        feed_region_t *r = list;
+        list = r->next;
+        r->next = NULL;
+        tkc_err_t err = tkc_range_lock_unlock_range(s->locks[r->span], r->start, r->start_len,
+                                                    r->end, r->end_len, r->region_id, r->version,
+                                                    r->resolved_ts);
+        if (err != TKC_ERR_OK)
+            tkc_log(TKC_LOG_ERROR, "feed", "event=unlock_failed region_id=%" PRIu64 " err=%s",
+                    r->region_id, tkc_err2name(err));
+        if (tkc_feed_is_fatal(f)) {
+            tkc_feed_region_free(r);
+            continue;
+        }
+        int n = fail_count(s, r->region_id, now);
+        switch (r->fail) {
+        case TKC_FEED_REGION_ERR_NOT_LEADER:
+            if (r->hint_store_id && r->hint_store_id != r->store_id) {
+                /* follow the hint: no PD round-trip (§7 scenario 2) */
+                r->store_id = r->hint_store_id;
+                r->peer_id = r->hint_peer_id;
+                lock_region(s, r, tkc_feed_backoff_ms(f, n - 1, &s->rng), now);
+            } else {
+                add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len,
+                           now + tkc_feed_backoff_ms(f, n, &s->rng), 0);
+                tkc_feed_region_free(r);
+            }
+            break;
+        case TKC_FEED_REGION_ERR_SERVER_IS_BUSY:
+        case TKC_FEED_REGION_ERR_CONGESTED:
+        case TKC_FEED_REGION_ERR_UNKNOWN: {
+            int64_t delay = tkc_feed_backoff_ms(f, n, &s->rng);
+            if ((int64_t)r->backoff_ms > delay)
+                delay = (int64_t)r->backoff_ms;
+            lock_region(s, r, delay, now);
+            break;
+        }
+        case TKC_FEED_REGION_ERR_MATCHER:
+            lock_region(s, r, tkc_feed_backoff_ms(f, n - 1, &s->rng), now);
+            break;
+        case TKC_FEED_REGION_ERR_STREAM:
+        case TKC_FEED_REGION_ERR_STORE:
+            mark_reload(s, r->store_id);
+            add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len,
+                       now + batch_jitter + tkc_feed_backoff_ms(f, n - 1, &s->rng), 0);
+            tkc_feed_region_free(r);
+            break;
+        case TKC_FEED_REGION_ERR_DUPLICATE_REQUEST:
+        case TKC_FEED_REGION_ERR_COMPATIBILITY:
+        case TKC_FEED_REGION_ERR_CLUSTER_ID_MISMATCH:
+            tkc_feed_region_free(r); /* fatal: reported by the worker */
+            break;
+        default: /* epoch_not_match, region_not_found: re-divide from PD */
+            add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len,
+                       now + tkc_feed_backoff_ms(f, n - 1, &s->rng), 0);
+            tkc_feed_region_free(r);
+            break;
+        }
+    }
+}
+
+/* ===== PD clock, GC safepoint, fatal ===== */
+
+static void pd_clock(feed_sched_t *s, int64_t now)
+{
+    if (now < s->next_tso_ms)
+        return;
+    s->next_tso_ms = now + SCHED_TSO_INTERVAL_MS;
+    uint64_t ts = 0;
+    if (tkc_pd_client_get_ts(s->f->pd, &ts) == TKC_ERR_OK)
+        tkc_feed_note_pd_ts(s->f, ts);
+}
+
+static void gc_keepalive(feed_sched_t *s, int64_t now)
+{
+    tkc_feed_t *f = s->f;
+    if (now < s->next_gc_ms)
+        return;
+    uint64_t sp = atomic_load(&f->checkpoint);
+    if (sp < f->start_ts)
+        sp = f->start_ts;
+    uint64_t min = 0;
+    tkc_err_t err = tkc_pd_client_update_service_safepoint(f->pd, f->service_id, f->cfg.gc_ttl_s,
+                                                           sp, &min);
+    if (err != TKC_ERR_OK) {
+        tkc_log(TKC_LOG_WARN, "feed", "event=gc_safepoint_update_failed err=%s retry_ms=1000",
+                tkc_err2name(err));
+        s->next_gc_ms = now + 1000;
+        return;
+    }
+    s->next_gc_ms = now + f->cfg.gc_update_interval_ms;
+    atomic_store(&f->ctr.gc_safepoint, sp);
+    if (min > sp)
+        tkc_feed_set_fatal(f, TKC_FEED_ERR_SNAPSHOT_LOST,
+                           "PD's GC safepoint %" PRIu64 " passed the feed's checkpoint %" PRIu64
+                           " (service %s): TiKV may have removed history the feed still needs; "
+                           "restart from a newer checkpoint",
+                           min, sp, f->service_id);
+}
+
+static void push_fatal(feed_sched_t *s)
+{
+    if (s->fatal_pushed)
+        return;
+    tkc_feed_event_t *ev = tkc_feed_event_new(TKC_FEED_EVENT_ERROR, 0);
+    tkc_feed_fill_fatal_event(s->f, ev);
+    tkc_err_t err = tkc_msgq_try_push(s->f->out, ev, ev->bytes);
+    if (err == TKC_ERR_QUEUE_FULL) {
+        tkc_feed_event_destroy(ev); /* again on the next round */
+        return;
+    }
+    if (err != TKC_ERR_OK)
+        tkc_feed_event_destroy(ev);
+    s->fatal_pushed = true;
+}
+
+/* ===== thread ===== */
+
+static int64_t next_due(feed_sched_t *s, int64_t now)
+{
+    int64_t due = now + SCHED_MAX_WAIT_MS;
+    for (divide_task_t *t = s->divides; t; t = t->next)
+        if (t->due_ms < due)
+            due = t->due_ms;
+    for (feed_region_t *r = s->delayed; r; r = r->next)
+        if (r->not_before_ms < due)
+            due = r->not_before_ms;
+    if (s->next_tso_ms < due)
+        due = s->next_tso_ms;
+    if (s->next_gc_ms < due)
+        due = s->next_gc_ms;
+    return due;
+}
+
+static void forget_old_failures(feed_sched_t *s, int64_t now)
+{
+    if (now < s->next_hist_gc_ms)
+        return;
+    s->next_hist_gc_ms = now + SCHED_FAIL_FORGET_MS;
+    /* rebuild without the entries older than the forget window */
+    tkc_hashmap_t *keep = tkc_hashmap_new();
+    tkc_hashmap_iter_t it = TKC_HASHMAP_ITER_INIT;
+    const void *key;
+    size_t klen;
+    void *val;
+    while (tkc_hashmap_next(s->fail_hist, &it, &key, &klen, &val)) {
+        fail_hist_t *h = val;
+        if (now - h->last_ms <= SCHED_FAIL_FORGET_MS)
+            tkc_hashmap_put(keep, key, klen, h);
+        else
+            tkc_free(h);
+    }
+    tkc_hashmap_destroy(s->fail_hist, NULL);
+    s->fail_hist = keep;
+}
+
+static void *sched_main(void *arg)
+{
+    feed_sched_t *s = arg;
+    tkc_feed_t *f = s->f;
+    pthread_setname_np(pthread_self(), "tkc-feed-sched");
+    int64_t now = tkc_clock_mono_ms();
+    for (uint32_t i = 0; i < f->n_spans; i++)
+        add_divide(s, i, f->spans[i].enc_start, f->spans[i].enc_start_len, f->spans[i].enc_end,
+                   f->spans[i].enc_end_len, now, 0);
+    while (!tkc_feed_stopping(f)) {
+        now = tkc_clock_mono_ms();
+        int64_t wait = next_due(s, now) - now;
+        if (wait < 0)
+            wait = 0;
+        feed_msg_t *m = tkc_msgq_pop(s->inbox, (int)wait, NULL);
+        now = tkc_clock_mono_ms();
+        for (int i = 0; m && i < SCHED_INBOX_BATCH; i++) {
+            if (m->kind == FEED_MSG_FAILED)
+                handle_failed(s, m, now);
+            tkc_feed_msg_free(m);
+            m = i + 1 < SCHED_INBOX_BATCH ? tkc_msgq_pop(s->inbox, 0, NULL) : NULL;
+        }
+        if (m) {
+            if (m->kind == FEED_MSG_FAILED)
+                handle_failed(s, m, now);
+            tkc_feed_msg_free(m);
+        }
+        if (tkc_feed_is_fatal(f)) {
+            push_fatal(s);
+            continue;
+        }
+        run_woken(s, now);
+        run_divides(s, now);
+        run_woken(s, now);
+        run_delayed(s, now);
+        pd_clock(s, now);
+        gc_keepalive(s, now);
+        forget_old_failures(s, now);
+    }
+    return NULL;
+}
+
+feed_sched_t *tkc_feed_sched_new(tkc_feed_t *f)
+{
+    feed_sched_t *s = tkc_calloc(1, sizeof(*s));
+    s->f = f;
+    s->inbox = tkc_msgq_new(SIZE_MAX / 4);
+    s->locks = tkc_calloc(f->n_spans, sizeof(*s->locks));
+    for (size_t i = 0; i < f->n_spans; i++)
+        s->locks[i] = tkc_range_lock_new(f->spans[i].enc_start, f->spans[i].enc_start_len,
+                                         f->spans[i].enc_end, f->spans[i].enc_end_len,
+                                         f->start_ts, on_wake, s);
+    s->waiters = tkc_hashmap_new();
+    s->fail_hist = tkc_hashmap_new();
+    s->rng = (uint64_t)tkc_clock_mono_ms() ^ 0xA5A5A5A5DEADBEEFull;
+    int64_t now = tkc_clock_mono_ms();
+    s->next_gc_ms = now + f->cfg.gc_update_interval_ms; /* tkc_feed_new() just set it */
+    s->next_hist_gc_ms = now + SCHED_FAIL_FORGET_MS;
+    return s;
+}
+
+void tkc_feed_sched_start(feed_sched_t *s)
+{
+    pthread_create(&s->thr, NULL, sched_main, s);
+}
+
+void tkc_feed_sched_join(feed_sched_t *s)
+{
+    pthread_join(s->thr, NULL);
+}
+
+void tkc_feed_sched_submit(feed_sched_t *s, feed_msg_t *msg)
+{
+    if (tkc_msgq_try_push(s->inbox, msg, 1) != TKC_ERR_OK)
+        tkc_feed_msg_free(msg);
+}
+
+static void free_region_cb(void *r)
+{
+    tkc_feed_region_free(r);
+}
+
+void tkc_feed_sched_destroy(feed_sched_t *s)
+{
+    if (!s)
+        return;
+    while (s->divides) {
+        divide_task_t *t = s->divides;
+        s->divides = t->next;
+        divide_task_free(t);
+    }
+    tkc_feed_region_free_list(s->delayed);
+    tkc_hashmap_destroy(s->waiters, free_region_cb);
+    tkc_hashmap_destroy(s->fail_hist, tkc_free);
+    tkc_msgq_destroy(s->inbox, tkc_feed_msg_free);
+    for (size_t i = 0; i < s->f->n_spans; i++)
+        tkc_range_lock_destroy(s->locks[i]);
+    tkc_free(s->locks);
+    tkc_free(s->woken);
+    tkc_free(s);
+}
