@@ -18,7 +18,6 @@ if(TKC_TESTS)
     ${TKC_FEED_SOURCES}
     ${CMAKE_CURRENT_LIST_DIR}/src/rpc.c
     ${CMAKE_CURRENT_LIST_DIR}/src/pd_client.c
-    ${CMAKE_CURRENT_LIST_DIR}/src/feed_event.c
     ${CMAKE_CURRENT_LIST_DIR}/src/stream_table.c)
   target_include_directories(tkc_feed_addr_keyed PUBLIC ${CMAKE_CURRENT_LIST_DIR}/src)
   target_compile_options(tkc_feed_addr_keyed PRIVATE ${TKC_WARNINGS})

@@ -8,6 +8,7 @@ option(TKC_TEST_ADDR_KEYED_STREAMS
 
 set(TKC_FEEDLOGIC_SOURCES
   src/row.c
+  src/feed_event.c
   src/matcher.c
   src/range_lock.c
   src/frontier.c

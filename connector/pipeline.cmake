@@ -8,12 +8,7 @@ add_library(tkc_pipeline STATIC
   src/sorter.c
   src/checkpoint.c
   src/kafka_sink.c
-  src/pipeline.c
-  # WORKAROUND: feed_event.c (pure data, no gRPC) sits in tkc_feed, which
-  # drags in gRPC; the pipeline only needs the event type. Until it moves to
-  # tkc_feedlogic, compile it here too (an executable linking both archives
-  # pulls only one copy: the first archive that defines the symbols).
-  src/feed_event.c)
+  src/pipeline.c)
 target_include_directories(tkc_pipeline PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src)
 target_compile_options(tkc_pipeline PRIVATE ${TKC_WARNINGS})
 target_link_libraries(tkc_pipeline PUBLIC tkc_feedlogic tkc_util PkgConfig::RDKAFKA

@@ -94,7 +94,7 @@ typedef struct tkc_feed_s tkc_feed_t;
  * above the start ts: TiKV may already have garbage-collected versions the
  * feed would have to read, and the history cannot be replayed completely.
  */
-#define TKC_FEED_ERR_SNAPSHOT_LOST TKC_ERR_NOT_FOUND
+#define TKC_FEED_ERR_SNAPSHOT_LOST TKC_ERR_SNAPSHOT_LOST
 
 /** Upper limits of the configuration and of the stats snapshot. */
 #define TKC_FEED_MAX_WORKERS 64

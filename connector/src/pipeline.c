@@ -355,7 +355,7 @@ static void undeliverable(tkc_pipeline_t *pl, const char *fmt, ...)
     if (pl->eos)
         fail(pl, TKC_ERR_KAFKA_FATAL, "%s; transaction aborted", msg);
     else
-        hold(pl, TKC_ERR_KAFKA_FATAL, "%s", msg);
+        hold(pl, TKC_ERR_REJECTED, "%s", msg);
 }
 
 static bool releasing(const tkc_pipeline_t *pl)

@@ -170,7 +170,7 @@ START_TEST(test_pipeline_mock_too_large_holds)
     tkc_pipeline_metrics_free(&m);
     char e[512] = "";
     tkc_pipeline_stop(env.pl);
-    ck_assert_int_eq(tkc_pipeline_join(env.pl, e, sizeof(e)), TKC_ERR_KAFKA_FATAL);
+    ck_assert_int_eq(tkc_pipeline_join(env.pl, e, sizeof(e)), TKC_ERR_REJECTED);
     ck_assert_ptr_nonnull(strstr(e, "MSG_SIZE_TOO_LARGE"));
     tkc_pipeline_metrics(env.pl, &m);
     ck_assert_uint_eq(m.checkpoint_ts, first); /* not even the final one */

@@ -21,7 +21,9 @@
     X(CORRUPT, -9, "Corrupt data")                                           \
     X(NOT_FOUND, -10, "Not found")                                           \
     X(INCOMPATIBLE, -11, "Incompatible peer")                                \
-    X(STOPPED, -12, "Stopped")
+    X(STOPPED, -12, "Stopped")                                               \
+    X(SNAPSHOT_LOST, -13, "History older than the GC safepoint is gone")     \
+    X(REJECTED, -14, "Kafka rejected a message")
 
 typedef enum {
 #define X(name, val, desc) TKC_ERR_##name = (val),
