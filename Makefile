@@ -28,8 +28,9 @@ build-test: deps
 test: build-test
 	cd $(TBUILD) && ctest --output-on-failure --timeout 1200
 
+# DEMO_ARGS: options of `tikv-kafka-cdc demo` (e.g. DEMO_ARGS="--duration 30")
 demo: build
-	sh scripts/demo.sh $(BUILD)
+	sh scripts/demo.sh $(BUILD) $(DEMO_ARGS)
 
 bench: build
 	sh scripts/bench.sh $(BUILD)

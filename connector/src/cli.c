@@ -35,7 +35,8 @@ static const subcommand_t subcommands[] = {
     {"lag", "[--config FILE] [--watch] [--serve ADDR]",
      "print the watermark lag per feed, read from Kafka", tkc_cmd_lag},
     {"version", "", "print the version and the library versions", tkc_cmd_version},
-    {"demo", "", "run against tikv-sim with an embedded Kafka (see make demo)", tkc_cmd_demo},
+    {"demo", "[--duration SEC] [options]",
+     "tikv-sim -> connector -> embedded Kafka, with a live status (make demo)", tkc_cmd_demo},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -1,6 +1,5 @@
 /*
- * cmd_version.c: `tikv-kafka-cdc version` (and `demo`, which lives in the
- * Makefile for now).
+ * cmd_version.c: `tikv-kafka-cdc version`.
  *
  * Library versions are the ones loaded at run time where the library can
  * tell (gRPC core, librdkafka, libmicrohttpd, jansson, libcurl), and the
@@ -42,16 +41,4 @@ int tkc_cmd_version(int argc, char **argv)
     printf("  libcurl        %s\n", curl_version_info(CURLVERSION_NOW)->version);
     printf("  inih           r%s (build)\n", TKC_INIH_VERSION);
     return TKC_EXIT_OK;
-}
-
-int tkc_cmd_demo(int argc, char **argv)
-{
-    if (argc > 1 && tkc_cli_is_help(argv[1])) {
-        printf("usage: tikv-kafka-cdc demo\n\nThe demo is started by 'make demo' "
-               "(scripts/demo.sh): it builds everything, starts\ntikv-sim with a workload and the connector with an "
-               "embedded Kafka.\nexit code: 3 (not available as a subcommand yet).\n");
-        return TKC_EXIT_OK;
-    }
-    fprintf(stderr, "tikv-kafka-cdc demo: not available as a subcommand yet; see 'make demo'\n");
-    return TKC_EXIT_UNAVAILABLE;
 }

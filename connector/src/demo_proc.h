@@ -21,7 +21,6 @@ typedef struct tkc_demo_proc_s tkc_demo_proc_t;
 /**
  * @brief Starts @p argv[0] (a path) with the environment plus @p env_add.
  *
- * @param name for messages ("tikv-sim").
  * @param argv NULL-terminated; argv[0] is the executable path. Copied.
  * @param env_add NULL-terminated "NAME=value" entries that replace or extend
  *                the demo's environment; may be NULL.
@@ -32,9 +31,9 @@ typedef struct tkc_demo_proc_s tkc_demo_proc_t;
  *          shows up as exit code 127 with the reason in the log.
  * @locality main thread (forks; no other thread may be in a fork-unsafe state)
  */
-tkc_demo_proc_t *tkc_demo_proc_spawn(const char *name, const char *const argv[],
-                                     const char *const env_add[], const char *log_path,
-                                     bool pipe_stdout, char *errstr, size_t errstr_size);
+tkc_demo_proc_t *tkc_demo_proc_spawn(const char *const argv[], const char *const env_add[],
+                                     const char *log_path, bool pipe_stdout, char *errstr,
+                                     size_t errstr_size);
 
 /**
  * @brief Reads one line of the child's stdout (without the newline).
