@@ -37,3 +37,10 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(TBUILD)
+
+# make fuzz [FUZZ_SECONDS=30]: libFuzzer targets built with clang in
+# build-fuzz/, each fuzzed for FUZZ_SECONDS (tests/fuzz/run.sh).
+FUZZ_SECONDS ?= 30
+.PHONY: fuzz
+fuzz: deps
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -8,7 +8,7 @@ libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
 librdkafka-dev libavro-dev libjansson-dev check libinih-dev
 libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev
 kcat default-jre-headless maven curl
-docker-compose prometheus"
+docker-compose prometheus clang"
 
 missing=""
 for p in $PKGS; do

@@ -174,7 +174,7 @@ size_t tkc_ratelimit_flush(tkc_ratelimit_t *rl, int64_t now_ms, tkc_ratelimit_su
 static pthread_once_t log_rl_once = PTHREAD_ONCE_INIT;
 static tkc_ratelimit_t *log_rl;
 static atomic_llong log_rl_interval = 10000;
-static atomic_llong log_rl_last_flush;
+static _Atomic int64_t log_rl_last_flush;
 
 static void log_rl_init(void)
 {
