@@ -44,3 +44,10 @@ FUZZ_SECONDS ?= 30
 .PHONY: fuzz
 fuzz: deps
 	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# make test-faults [FAULTS_LONG=1] [E2E_SEED=N]: the fault suite alone
+# (tests/integration/run-faults.sh, own broker): the short schedule CI runs,
+# or 5 minutes of faults with FAULTS_LONG=1; E2E_SEED replays a schedule.
+.PHONY: test-faults
+test-faults: build-test
+	FAULTS_LONG=$(FAULTS_LONG) E2E_SEED=$(E2E_SEED) sh tests/integration/run-faults.sh $(TBUILD)

@@ -106,7 +106,7 @@ START_TEST(test_checkpoint_damage_refused)
     tkc_checkpoint_t got;
 
     /* one digit of the ts changed: the CRC catches it */
-    char bad[2048];
+    char bad[2048 + 16]; /* room for good + "extra\n" */
     snprintf(bad, sizeof(bad), "%s", good);
     char *d = strstr(bad, "ts=123456");
     d[3] = '9';
