@@ -1,5 +1,8 @@
 #!/bin/sh
-# make bench: benchmarks print one JSON object per measure and a short table.
+# make bench: benchmarks of issue 7 against the physical limits, measured in
+# one run. Prints one JSON object per measure and a table, and writes
+# tests/bench/results/latest.json. The work is in tests/bench/run.sh (bash).
 set -eu
 build=${1:-build}
-echo "bench: no benchmarks are built yet (tracked in the proof issue); build in $build is ready."
+here=$(cd "$(dirname "$0")/.." && pwd)
+exec bash "$here/tests/bench/run.sh" "$build"
