@@ -8,6 +8,7 @@
  * before it is sent, not noticed later as extra rows.
  */
 #include "util/keycodec.h"
+#include "util/keyrange.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -75,11 +76,8 @@ int tkc_keycodec_decode(const uint8_t *enc, size_t len, uint8_t *out, size_t *ou
 
 int tkc_keycodec_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-    size_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen ? 1 : 0;
+    /* Encoded keys order byte-wise, exactly like plain keys. */
+    return tkc_key_cmp(a, alen, b, blen);
 }
 
 void tkc_keycodec_put_int64(uint8_t out[8], int64_t v)
