@@ -419,15 +419,18 @@ static void take_resolved(fh_t *h, tkc_feed_event_t *ev)
     h->resolved_events++;
     for (size_t i = 0; i < ev->n_regions; i++) {
         tkc_feed_region_range_t *rr = &ev->regions[i];
-        uint64_t *last = tkc_hashmap_get(h->region_ts, &rr->region_id, sizeof(rr->region_id));
+        /* a region that straddles two spans is subscribed once per span, and each
+         * subscription has its own resolved ts: monotonic per (span, region) */
+        uint64_t rkey[2] = {(uint64_t)ev->span_index, rr->region_id};
+        uint64_t *last = tkc_hashmap_get(h->region_ts, rkey, sizeof(rkey));
         if (!last) {
             last = tkc_calloc(1, sizeof(*last));
-            tkc_hashmap_put(h->region_ts, &rr->region_id, sizeof(rr->region_id), last);
+            tkc_hashmap_put(h->region_ts, rkey, sizeof(rkey), last);
         }
         if (ev->ts < *last) {
             h->region_ts_back++;
-            problem(h, "region %" PRIu64 " resolved ts went back from %" PRIu64 " to %" PRIu64,
-                    rr->region_id, *last, ev->ts);
+            problem(h, "span %u region %" PRIu64 " resolved ts went back from %" PRIu64 " to %" PRIu64,
+                    (unsigned)ev->span_index, rr->region_id, *last, ev->ts);
         } else {
             *last = ev->ts;
         }
