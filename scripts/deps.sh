@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config
 libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
 librdkafka-dev libavro-dev libjansson-dev check libinih-dev
-libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev
+libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev zlib1g-dev openssl
 kcat default-jre-headless maven curl
 docker-compose prometheus clang"
 

@@ -16,6 +16,7 @@
 #include "registry/test_registry.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -60,6 +61,7 @@ struct tkc_test_registry_s {
     unsigned fail_count, fail_status;
     char *auth_user, *auth_pass;
     uint64_t requests, failed;
+    bool require_client_cert; /* https with a client CA: refuse requests without a valid cert */
 };
 
 typedef struct request_s {
@@ -466,6 +468,25 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn, answer_t a, bool
     return rc;
 }
 
+/*
+ * Over https with a client CA, gnutls only *requests* a client certificate;
+ * the check that one was sent and chains to the CA is ours.
+ */
+static bool client_cert_ok(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session)
+        return false;
+    gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+    unsigned n = 0;
+    if (!gnutls_certificate_get_peers(session, &n) || n == 0)
+        return false;
+    unsigned status = 0;
+    return gnutls_certificate_verify_peers2(session, &status) == GNUTLS_E_SUCCESS &&
+           status == 0;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -499,6 +520,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             r->fail_count--;
             r->failed++;
             a = error(r->fail_status, 50001, "Injected failure (test registry)");
+        } else if (r->require_client_cert && !client_cert_ok(conn)) {
+            a = error(403, 40301, "A valid client certificate is required");
         } else if (!authorized(r, conn)) {
             a = error(401, 401, "Unauthorized");
             challenge = true;
@@ -523,7 +546,8 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-tkc_test_registry_t *tkc_test_registry_start(uint16_t port, char *errstr, size_t errstr_size)
+static tkc_test_registry_t *registry_start(uint16_t port, const tkc_test_registry_tls_t *tls,
+                                           char *errstr, size_t errstr_size)
 {
     tkc_test_registry_t *r = tkc_calloc(1, sizeof(*r));
     pthread_mutex_init(&r->lock, NULL);
@@ -532,22 +556,50 @@ tkc_test_registry_t *tkc_test_registry_start(uint16_t port, char *errstr, size_t
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    r->daemon = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, port, NULL, NULL, handle, r,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_NOTIFY_COMPLETED, request_done, r,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    if (tls) {
+        /* gnutls copies the PEM texts into its credentials at start */
+        r->require_client_cert = tls->client_ca_pem != NULL;
+        struct MHD_OptionItem trust[] = {
+            {tls->client_ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
+             (void *)tls->client_ca_pem},
+            {MHD_OPTION_END, 0, NULL},
+        };
+        r->daemon = MHD_start_daemon(
+            MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_TLS, port, NULL, NULL, handle, r,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
+            request_done, r, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+            MHD_OPTION_HTTPS_MEM_CERT, tls->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, tls->key_pem,
+            MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
+    } else {
+        r->daemon = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, port, NULL, NULL, handle, r,
+                                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                     MHD_OPTION_NOTIFY_COMPLETED, request_done, r,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                     MHD_OPTION_END);
+    }
     if (!r->daemon) {
         if (errstr && errstr_size)
-            snprintf(errstr, errstr_size, "cannot start the test registry on 127.0.0.1:%u",
-                     port);
+            snprintf(errstr, errstr_size, "cannot start the test registry on 127.0.0.1:%u%s",
+                     port, tls ? " (https: bad certificate or key?)" : "");
         pthread_mutex_destroy(&r->lock);
         tkc_free(r);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(r->daemon, MHD_DAEMON_INFO_BIND_PORT);
     r->port = info ? info->port : port;
-    snprintf(r->url, sizeof(r->url), "http://127.0.0.1:%u", r->port);
+    snprintf(r->url, sizeof(r->url), "%s://127.0.0.1:%u", tls ? "https" : "http", r->port);
     return r;
+}
+
+tkc_test_registry_t *tkc_test_registry_start(uint16_t port, char *errstr, size_t errstr_size)
+{
+    return registry_start(port, NULL, errstr, errstr_size);
+}
+
+tkc_test_registry_t *tkc_test_registry_start_tls(uint16_t port, const tkc_test_registry_tls_t *tls,
+                                                 char *errstr, size_t errstr_size)
+{
+    return registry_start(port, tls, errstr, errstr_size);
 }
 
 void tkc_test_registry_stop(tkc_test_registry_t *r)

@@ -22,7 +22,8 @@
  * Test hooks, also over HTTP for other processes:
  *   POST /_test/fail {"count": N, "status": 500}   fail the next N API requests
  *   GET  /_test/stats                               {"requests": N, "failed": N}
- * and optional basic authentication.
+ * and optional basic authentication, and https (optionally requiring client
+ * certificates) with tkc_test_registry_start_tls().
  *
  * Binds 127.0.0.1 only. Thread-safe: the server runs on libmicrohttpd's
  * internal thread; the functions below may be called from any thread.
@@ -43,6 +44,18 @@ typedef struct tkc_test_registry_s tkc_test_registry_t;
  *          message in @p errstr.
  */
 tkc_test_registry_t *tkc_test_registry_start(uint16_t port, char *errstr, size_t errstr_size);
+
+/** https settings: PEM texts (copied at start). */
+typedef struct tkc_test_registry_tls_s {
+    const char *cert_pem;      /* server certificate (chain) */
+    const char *key_pem;       /* its private key */
+    const char *client_ca_pem; /* non-NULL: every API request needs a client certificate
+                                * that chains to this CA (403 otherwise) */
+} tkc_test_registry_tls_t;
+
+/** Like tkc_test_registry_start() over https; the URL is "https://127.0.0.1:PORT". */
+tkc_test_registry_t *tkc_test_registry_start_tls(uint16_t port, const tkc_test_registry_tls_t *tls,
+                                                 char *errstr, size_t errstr_size);
 
 /** Stops the server and frees everything (NULL is a no-op). */
 void tkc_test_registry_stop(tkc_test_registry_t *r);
