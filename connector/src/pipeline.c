@@ -50,6 +50,16 @@
  * transaction and stops the pipeline (FAILED): the restart replays from the
  * checkpoint. Fenced (a newer instance took over) is fatal and says so.
  *
+ * The first checkpoint. A feed without a checkpoint stores its resolved
+ * start ts as its first checkpoint in tkc_pipeline_open(), before the feed
+ * is created, so a kill before the first regular checkpoint resumes from
+ * the same start ts (store_start_checkpoint() says how, per store); the
+ * open fails if it cannot be stored.
+ *
+ * Re-sent copies. A re-subscription makes TiKV re-send changes that may
+ * still wait in the sorter; the later copy of a (key, commit_ts) is dropped
+ * as it leaves the sorter, before it is encoded (drop_copy(), row_dedup.h).
+ *
  * Errors. A message Kafka rejects for good (too large, not authorised,
  * unknown topic) or that cannot be encoded puts the pipeline in HELD: the
  * batch it belongs to never completes, so neither the watermark nor the
