@@ -25,7 +25,7 @@
  * not), the verdict says so (TKC_ROW_DEDUP_CONFLICT) and the caller still
  * keeps only the first, after a warning. The content comparison is a
  * diagnostic, so it is cheap: op, start_ts, has_old_value, the lengths, and
- * a hash of at most the first and last 64 bytes of value and old value;
+ * the first and last 8 bytes of value and old value (hashed);
  * copies differing only in the middle of a long value pass as identical
  * (the output is the same either way: the first copy).
  *
