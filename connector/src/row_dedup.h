@@ -29,18 +29,22 @@
  * copies differing only in the middle of a long value pass as identical
  * (the output is the same either way: the first copy).
  *
- * Memory: per remembered row, its key bytes + a 40-byte entry + up to four
- * 8-byte hash slots (the table doubles at half load), in buffers reused
- * from group to group (no allocation per row once they have grown). Every
- * allocation is counted against @p memory_limit; a group whose keys would
- * need more stops being remembered from that row on: later rows of that
- * group are still checked against the keys already remembered, but are not
- * remembered themselves (verdict TKC_ROW_DEDUP_UNTRACKED, counted), so a
- * copy of one of those rows passes through. That only happens in a single
- * commit_ts group (one transaction) of more than about memory_limit / 100
- * rows (for 50-byte keys) that is also re-sent by a re-subscription. When
- * a new group starts, buffers that grew beyond 256 KiB are freed, so a huge
- * transaction does not leave its memory behind.
+ * Memory: per remembered row, its key bytes + its 4-byte span index + a
+ * 24-byte entry + two to four 8-byte hash slots (the table doubles at half
+ * load): about key length + 45 to 60 bytes, in buffers reused from group to
+ * group (no allocation per row once they have grown). Every allocation is
+ * counted against @p memory_limit (plus about 1 KiB of initial buffers). A
+ * group whose keys would need more stops being remembered from that row on:
+ * later rows of that group are still checked against the keys already
+ * remembered, but are not remembered themselves (verdict
+ * TKC_ROW_DEDUP_UNTRACKED, counted), so a copy of one of those rows passes
+ * through (delivered twice; never a row lost). That takes a single commit_ts
+ * group (one transaction) of more than about memory_limit / (key length +
+ * 75) rows (allocation runs ahead of use while buffers double), e.g. about
+ * 500,000 rows of 50-byte keys with the pipeline's
+ * default of 64 MiB, that is also re-sent by a re-subscription while still
+ * unreleased. When a new group starts, buffers that grew beyond 256 KiB are
+ * freed, so a huge transaction does not leave its memory behind.
  *
  * Thread: one owner (the pipeline thread); no locks.
  */
