@@ -7,6 +7,9 @@
  *     watermark and checkpoint stay below the row, later rows not released;
  *   - a fatal producer error: FAILED, nothing committed after it, and join
  *     returns the error (the process exits non-zero, the restart replays);
+ *   - the start checkpoint stored at open is read back although the broker
+ *     answers the first end-offset requests with leadership errors (a
+ *     restart right after a broker restart);
  *   - changes re-sent while still unreleased (a re-subscription) reach
  *     Kafka once: the later copy is dropped at release, also when the rows
  *     spilled to disk (row_dedup.h).
@@ -28,6 +31,7 @@
 #include "util/log.h"
 
 #define API_PRODUCE 0
+#define API_LIST_OFFSETS 2
 
 typedef struct {
     tkc_feedgen_t *g;
@@ -267,6 +271,33 @@ START_TEST(test_pipeline_mock_full_and_resolved_pauses)
 END_TEST
 
 /*
+ * The open stored the start ts in the checkpoint topic; a reader (what a
+ * restart runs) gets it although the broker first answers ListOffsets with
+ * leadership errors, which go away by themselves.
+ */
+START_TEST(test_pipeline_mock_checkpoint_read_retries)
+{
+    tkc_pipeline_config_t cfg;
+    tkc_ptest_config(&cfg, NULL, env.prefix, "feed-mock", env.spans, 3, env.codec);
+    char e[512] = "";
+    rd_kafka_conf_t *conf = tkc_kafka_sink_client_conf(tkc_pipeline_sink(env.pl), e, sizeof(e));
+    ck_assert_msg(conf != NULL, "%s", e);
+    rd_kafka_mock_push_request_errors(mock(), API_LIST_OFFSETS, 3,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+    tkc_checkpoint_t cp = {0};
+    tkc_err_t err = tkc_checkpoint_kafka_read(conf, "mock.checkpoint", "feed-mock", false, 20000,
+                                              cfg.codec.decode_checkpoint, cfg.codec.opaque,
+                                              &cp, e, sizeof(e));
+    rd_kafka_conf_destroy(conf);
+    ck_assert_msg(err == TKC_ERR_OK, "%s: %s", tkc_err2name(err), e);
+    ck_assert_uint_eq(cp.ts, tkc_pipeline_start_ts(env.pl));
+    ck_assert_uint_eq(cp.epoch, 1);
+}
+END_TEST
+
+/*
  * Like TiKV after a re-subscription: every change above the start ts is
  * sent again before any of it is resolved, so both copies meet in the
  * sorter; only one copy of each may reach Kafka.
@@ -338,6 +369,7 @@ static Suite *pipeline_mock_suite(void)
     tcase_add_test(tc, test_pipeline_mock_too_large_holds);
     tcase_add_test(tc, test_pipeline_mock_fatal_stops);
     tcase_add_test(tc, test_pipeline_mock_resent_copies_dropped);
+    tcase_add_test(tc, test_pipeline_mock_checkpoint_read_retries);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("budget");
