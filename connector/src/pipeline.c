@@ -648,6 +648,22 @@ static void advance_target(tkc_pipeline_t *pl)
         pl->target_ts = r;
 }
 
+/* The first drop at once, then a count at most every DEDUP_LOG_INTERVAL_MS. */
+static void dups_log(tkc_pipeline_t *pl, int64_t now, bool force)
+{
+    if (pl->duplicates_dropped == pl->dups_logged)
+        return;
+    if (!force && pl->last_dup_log && now - pl->last_dup_log < DEDUP_LOG_INTERVAL_MS)
+        return;
+    tkc_log(TKC_LOG_INFO, "pipeline",
+            "event=duplicates_dropped feed=%s new=%" PRIu64 " total=%" PRIu64
+            " reason=\"changes re-sent after a re-subscription met their first copy before "
+            "release: only the first copy of each (key, commit_ts) is produced\"",
+            pl->feed_id, pl->duplicates_dropped - pl->dups_logged, pl->duplicates_dropped);
+    pl->last_dup_log = now;
+    pl->dups_logged = pl->duplicates_dropped;
+}
+
 /*
  * Re-sent copies. A re-subscribed region makes TiKV re-send every change
  * above the range's resolved ts, so changes still waiting in the sorter can
@@ -701,16 +717,11 @@ static bool drop_copy(tkc_pipeline_t *pl, tkc_row_t *row)
         break;
     }
     pl->duplicates_dropped++;
-    now = tkc_clock_mono_ms();
-    if (!pl->last_dup_log || now - pl->last_dup_log >= DEDUP_LOG_INTERVAL_MS) {
-        tkc_log(TKC_LOG_INFO, "pipeline",
-                "event=duplicates_dropped feed=%s new=%" PRIu64 " total=%" PRIu64
-                " commit_ts=%" PRIu64 " region_id=%" PRIu64,
-                pl->feed_id, pl->duplicates_dropped - pl->dups_logged, pl->duplicates_dropped,
-                row->commit_ts, row->region_id);
-        pl->last_dup_log = now;
-        pl->dups_logged = pl->duplicates_dropped;
-    }
+    tkc_log(TKC_LOG_DEBUG, "pipeline",
+            "event=duplicate_dropped feed=%s commit_ts=%" PRIu64 " region_id=%" PRIu64
+            " key_len=%zu",
+            pl->feed_id, row->commit_ts, row->region_id, row->key_len);
+    dups_log(pl, tkc_clock_mono_ms(), false);
     tkc_row_destroy(row);
     return true;
 }
@@ -1554,6 +1565,7 @@ tkc_err_t tkc_pipeline_run(tkc_pipeline_t *pl)
         checkpoint_step(pl);
         commit_step(pl, now);
         sweep_retired(pl);
+        dups_log(pl, now, false);
         if (pl->state == TKC_PIPELINE_HELD && now - pl->held_log_ms >= HELD_LOG_INTERVAL_MS) {
             /* stay loud: a held feed needs an operator */
             pl->held_log_ms = now;
@@ -1582,6 +1594,7 @@ tkc_err_t tkc_pipeline_run(tkc_pipeline_t *pl)
             tkc_kafka_sink_poll(pl->sink, BLOCKED_WAIT_MS);
     }
 
+    dups_log(pl, tkc_clock_mono_ms(), true);
     if (pl->state == TKC_PIPELINE_FAILED)
         txn_abort_quietly(pl);
     else if (pl->state == TKC_PIPELINE_STOPPING || pl->state == TKC_PIPELINE_RUNNING)
