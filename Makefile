@@ -47,7 +47,8 @@ fuzz: deps
 
 # make test-faults [FAULTS_LONG=1] [E2E_SEED=N]: the fault suite alone
 # (tests/integration/run-faults.sh, own broker): the short schedule CI runs,
-# or 5 minutes of faults with FAULTS_LONG=1; E2E_SEED replays a schedule.
+# or 5 minutes of faults and a 60 s broker outage under load (pipeline_outage)
+# with FAULTS_LONG=1; E2E_SEED replays a schedule.
 .PHONY: test-faults
 test-faults: build-test
 	FAULTS_LONG=$(FAULTS_LONG) E2E_SEED=$(E2E_SEED) sh tests/integration/run-faults.sh $(TBUILD)

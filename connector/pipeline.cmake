@@ -6,6 +6,7 @@
 add_library(tkc_pipeline STATIC
   src/spill.c
   src/sorter.c
+  src/row_dedup.c
   src/checkpoint.c
   src/kafka_sink.c
   src/pipeline.c)

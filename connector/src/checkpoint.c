@@ -26,7 +26,9 @@
  * partition to the end offset reported when it starts, recognised either by
  * the message at end-1 or by a partition-EOF event (with read_committed the
  * last records may be control records or aborted ones, which are never
- * delivered).
+ * delivered). A leadership error while it asks for the end offsets (a
+ * broker just resumed, or busy re-electing) is retried until the deadline:
+ * failing the start for it would only make a supervisor restart us.
  */
 #include "checkpoint.h"
 
@@ -234,6 +236,25 @@ static bool consume_error_is_fatal(rd_kafka_resp_err_t err)
            err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
 }
 
+/* Errors of a ListOffsets request that go away by themselves. */
+static bool offsets_error_is_retriable(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+#define OFFSETS_RETRY_MS 200
+
 static int remaining(int64_t deadline)
 {
     int64_t left = deadline - tkc_clock_mono_ms();
@@ -312,7 +333,14 @@ tkc_err_t tkc_checkpoint_kafka_read(const rd_kafka_conf_t *conf, const char *top
     int pending = 0;
     for (int p = 0; p < nparts; p++) {
         int64_t lo = 0, hi = 0;
-        kerr = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, remaining(deadline));
+        for (;;) {
+            kerr = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi,
+                                                    remaining(deadline));
+            if (!offsets_error_is_retriable(kerr) ||
+                tkc_clock_mono_ms() + OFFSETS_RETRY_MS >= deadline)
+                break;
+            usleep(OFFSETS_RETRY_MS * 1000);
+        }
         if (kerr) {
             set_err(errstr, errstr_size, "checkpoint reader: offsets of %s [%d]: %s", topic, p,
                     rd_kafka_err2str(kerr));

@@ -50,6 +50,16 @@
  * transaction and stops the pipeline (FAILED): the restart replays from the
  * checkpoint. Fenced (a newer instance took over) is fatal and says so.
  *
+ * The first checkpoint. A feed without a checkpoint stores its resolved
+ * start ts as its first checkpoint in tkc_pipeline_open(), before the feed
+ * is created, so a kill before the first regular checkpoint resumes from
+ * the same start ts (store_start_checkpoint() says how, per store); the
+ * open fails if it cannot be stored.
+ *
+ * Re-sent copies. A re-subscription makes TiKV re-send changes that may
+ * still wait in the sorter; the later copy of a (key, commit_ts) is dropped
+ * as it leaves the sorter, before it is encoded (drop_copy(), row_dedup.h).
+ *
  * Errors. A message Kafka rejects for good (too large, not authorised,
  * unknown topic) or that cannot be encoded puts the pipeline in HELD: the
  * batch it belongs to never completes, so neither the watermark nor the
@@ -92,6 +102,7 @@
 
 #include "feed_event.h"
 #include "frontier.h"
+#include "row_dedup.h"
 #include "util/clock.h"
 #include "util/hashmap.h"
 #include "util/log.h"
@@ -104,6 +115,8 @@
 #define EVENTS_PER_STEP 64
 #define OVERRUN_LOG_INTERVAL_MS 10000
 #define HELD_LOG_INTERVAL_MS 60000
+#define DEDUP_LOG_INTERVAL_MS 10000
+#define DEDUP_MEMORY_MIN ((size_t)1024 * 1024)
 
 typedef enum { BATCH_ROWS, BATCH_WATERMARK, BATCH_CHECKPOINT } batch_kind_t;
 
@@ -131,6 +144,7 @@ struct tkc_pipeline_s {
 
     tkc_msgq_t *q;
     tkc_sorter_t *sorter;
+    tkc_row_dedup_t *dedup; /* re-sent copies, dropped at release */
     tkc_frontier_t *frontier;
     tkc_kafka_sink_t *sink;
     tkc_hashmap_t *topic_index; /* topic name -> index + 1 into topic_stats */
@@ -174,9 +188,11 @@ struct tkc_pipeline_s {
     int64_t stop_deadline;
     bool paused;
     int64_t last_overrun_log;
+    int64_t last_dup_log, last_conflict_log;
+    uint64_t dups_logged, overflows_logged;
 
     /* counters */
-    uint64_t events_in, rows_in, rows_released, rows_delivered, late_rows;
+    uint64_t events_in, rows_in, rows_released, rows_delivered, late_rows, duplicates_dropped;
     uint64_t watermarks, checkpoints, txns, pauses;
 
     /* published snapshot */
@@ -409,6 +425,15 @@ static void on_report(void *opaque, void *msg_opaque, const tkc_kafka_sink_repor
         }
         return;
     }
+    if (pl->state == TKC_PIPELINE_NEW) {
+        /* the start checkpoint of tkc_pipeline_open(), which reports it */
+        if (pl->err == TKC_ERR_OK) {
+            pl->err = TKC_ERR_REJECTED;
+            snprintf(pl->error, sizeof(pl->error), "Kafka rejected it: %s: %s",
+                     rd_kafka_err2name(r->err), r->errstr ? r->errstr : "");
+        }
+        return;
+    }
     undeliverable(pl,
                   "Kafka rejected a %s message to %s [%" PRId32 "] (%zu bytes): %s: %s",
                   b->kind == BATCH_ROWS ? "row" : b->kind == BATCH_WATERMARK ? "watermark"
@@ -446,6 +471,19 @@ static void txn_abort_quietly(tkc_pipeline_t *pl)
 
 /* ===== produce ===== */
 
+/* A message the sink took: one more report owed to @p batch. */
+static void count_produced(tkc_pipeline_t *pl, const char *topic, batch_t *batch, size_t bytes)
+{
+    batch->outstanding++;
+    size_t ti = topic_idx(pl, topic);
+    if (ti != SIZE_MAX) {
+        if (batch->kind == BATCH_ROWS)
+            pl->topic_stats[ti].rows_produced++;
+        pl->topic_stats[ti].messages_produced++;
+        pl->topic_stats[ti].bytes_produced += bytes;
+    }
+}
+
 /* @returns OK, QUEUE_FULL (kept by the caller) or another error (handled here). */
 static tkc_err_t produce(tkc_pipeline_t *pl, const char *topic, int32_t partition,
                          const void *key, size_t key_len, uint8_t *val, size_t len,
@@ -457,14 +495,7 @@ static tkc_err_t produce(tkc_pipeline_t *pl, const char *topic, int32_t partitio
     tkc_err_t err = tkc_kafka_sink_produce(pl->sink, topic, partition, key, key_len, val, len,
                                            batch, e, sizeof(e));
     if (err == TKC_ERR_OK) {
-        batch->outstanding++;
-        size_t ti = topic_idx(pl, topic);
-        if (ti != SIZE_MAX) {
-            if (batch->kind == BATCH_ROWS)
-                pl->topic_stats[ti].rows_produced++;
-            pl->topic_stats[ti].messages_produced++;
-            pl->topic_stats[ti].bytes_produced += key_len + len;
-        }
+        count_produced(pl, topic, batch, key_len + len);
         return TKC_ERR_OK;
     }
     if (err == TKC_ERR_QUEUE_FULL)
@@ -617,6 +648,84 @@ static void advance_target(tkc_pipeline_t *pl)
         pl->target_ts = r;
 }
 
+/* The first drop at once, then a count at most every DEDUP_LOG_INTERVAL_MS. */
+static void dups_log(tkc_pipeline_t *pl, int64_t now, bool force)
+{
+    if (pl->duplicates_dropped == pl->dups_logged)
+        return;
+    if (!force && pl->last_dup_log && now - pl->last_dup_log < DEDUP_LOG_INTERVAL_MS)
+        return;
+    tkc_log(TKC_LOG_INFO, "pipeline",
+            "event=duplicates_dropped feed=%s new=%" PRIu64 " total=%" PRIu64
+            " reason=\"changes re-sent after a re-subscription met their first copy before "
+            "release: only the first copy of each (key, commit_ts) is produced\"",
+            pl->feed_id, pl->duplicates_dropped - pl->dups_logged, pl->duplicates_dropped);
+    pl->last_dup_log = now;
+    pl->dups_logged = pl->duplicates_dropped;
+}
+
+/*
+ * Re-sent copies. A re-subscribed region makes TiKV re-send every change
+ * above the range's resolved ts, so changes still waiting in the sorter can
+ * arrive twice; both copies are then in the same commit_ts group at release
+ * (row_dedup.h explains why nothing already released can come back). The
+ * later copy is dropped here, in both delivery modes: in exactly-once mode
+ * it would be a duplicate a read_committed consumer sees, in at-least-once
+ * mode it is merely noise. Ties keep arrival order, so the copy kept is the
+ * one that arrived first; copies are one change (TiKV writes one version of
+ * a key per commit_ts), and if they differ anyway the first is still kept,
+ * after a warning.
+ * @returns true if @p row was a copy (then it is freed).
+ */
+static bool drop_copy(tkc_pipeline_t *pl, tkc_row_t *row)
+{
+    tkc_row_dedup_verdict_t v = tkc_row_dedup_check(pl->dedup, row);
+    int64_t now;
+    switch (v) {
+    case TKC_ROW_DEDUP_NEW:
+        return false;
+    case TKC_ROW_DEDUP_UNTRACKED: {
+        tkc_row_dedup_stats_t st;
+        tkc_row_dedup_stats(pl->dedup, &st);
+        if (st.groups_overflowed > pl->overflows_logged) {
+            pl->overflows_logged = st.groups_overflowed;
+            tkc_log(TKC_LOG_WARN, "pipeline",
+                    "event=dedup_group_overflow feed=%s commit_ts=%" PRIu64
+                    " limit_bytes=%zu reason=\"this transaction has more rows than the "
+                    "duplicate filter remembers: its further rows are produced unchecked, so a "
+                    "copy re-sent by a re-subscription could be delivered twice\"",
+                    pl->feed_id, row->commit_ts, st.memory_limit);
+        }
+        return false;
+    }
+    case TKC_ROW_DEDUP_CONFLICT:
+        now = tkc_clock_mono_ms();
+        if (!pl->last_conflict_log || now - pl->last_conflict_log >= DEDUP_LOG_INTERVAL_MS) {
+            tkc_row_dedup_stats_t st;
+            tkc_row_dedup_stats(pl->dedup, &st);
+            pl->last_conflict_log = now;
+            tkc_log(TKC_LOG_WARN, "pipeline",
+                    "event=duplicate_differs feed=%s commit_ts=%" PRIu64 " start_ts=%" PRIu64
+                    " region_id=%" PRIu64 " key_len=%zu conflicts=%" PRIu64
+                    " action=\"kept the copy that arrived first, dropped this one\"",
+                    pl->feed_id, row->commit_ts, row->start_ts, row->region_id, row->key_len,
+                    st.conflicts);
+        }
+        break;
+    case TKC_ROW_DEDUP_DUPLICATE:
+    default:
+        break;
+    }
+    pl->duplicates_dropped++;
+    tkc_log(TKC_LOG_DEBUG, "pipeline",
+            "event=duplicate_dropped feed=%s commit_ts=%" PRIu64 " region_id=%" PRIu64
+            " key_len=%zu",
+            pl->feed_id, row->commit_ts, row->region_id, row->key_len);
+    dups_log(pl, tkc_clock_mono_ms(), false);
+    tkc_row_destroy(row);
+    return true;
+}
+
 /* @returns true if it produced anything. */
 static bool release_step(tkc_pipeline_t *pl)
 {
@@ -636,6 +745,10 @@ static bool release_step(tkc_pipeline_t *pl)
                 if (pl->target_ts > pl->sealed_ts)
                     seal(pl);
                 return any;
+            }
+            if (drop_copy(pl, row)) {
+                any = true;
+                continue;
             }
             const tkc_pipeline_span_t *sp = &pl->spans[row->span_index];
             uint8_t *val = NULL;
@@ -967,6 +1080,7 @@ static void publish(tkc_pipeline_t *pl, bool force)
     m->rows_released = pl->rows_released;
     m->rows_delivered = pl->rows_delivered;
     m->late_rows = pl->late_rows;
+    m->duplicates_dropped = pl->duplicates_dropped;
     m->watermarks = pl->watermarks;
     m->checkpoints = pl->checkpoints;
     m->txns_committed = pl->txns;
@@ -1126,6 +1240,122 @@ static tkc_err_t decode_cb_adapter(void *opaque, const char *topic, const uint8_
     return c->decode_checkpoint(c->opaque, topic, buf, len, out, errstr, errstr_size);
 }
 
+/*
+ * The first checkpoint of a feed: its start ts, stored before the feed
+ * reads anything. Without it, a process killed before its first regular
+ * checkpoint resolved start-ts again at the restart (for "now": a later
+ * ts), and every change committed in between was never delivered. With it,
+ * the restart finds this checkpoint and resumes from the first start ts,
+ * which is still checked against the GC safepoint like any checkpoint (and
+ * the feed keeps its service GC safepoint there). The feed never runs
+ * without it: when it cannot be stored, the start fails.
+ *
+ * File store: the atomic, durable file write. Kafka store: one record to
+ * the compacted topic, waited for until acknowledged (acks=all); in
+ * exactly-once mode in a transaction of its own, after init_transactions,
+ * committed, so the read_committed read of a restart sees it.
+ */
+static tkc_err_t store_start_checkpoint(tkc_pipeline_t *pl, char *errstr, size_t errstr_size)
+{
+    static const char why[] = "refusing to start without it: a restart would not know where "
+                              "this feed began and could skip changes";
+    uint64_t ts = pl->start_ts;
+    int64_t now_ms = tkc_clock_wall_ms();
+    char e[512] = "";
+    tkc_err_t err;
+    if (pl->cfg.checkpoint_store == TKC_CHECKPOINT_STORE_FILE) {
+        tkc_checkpoint_t cp = {.ts = ts, .epoch = pl->epoch, .committed_at_ms = now_ms};
+        err = tkc_checkpoint_file_write(pl->checkpoint_path, pl->feed_id, &cp, e, sizeof(e));
+        if (err != TKC_ERR_OK) {
+            set_err(errstr, errstr_size,
+                    "cannot store the start ts %" PRIu64 " as the first checkpoint: %s; %s", ts,
+                    e, why);
+            return err;
+        }
+        goto stored;
+    }
+
+    uint8_t *val = NULL;
+    size_t len = 0;
+    err = pl->cfg.codec.encode_checkpoint(pl->cfg.codec.opaque, pl->ck_topic, pl->feed_id, ts,
+                                          now_ms, pl->epoch, &val, &len, e, sizeof(e));
+    if (err != TKC_ERR_OK) {
+        tkc_free(val);
+        set_err(errstr, errstr_size, "cannot encode the first checkpoint %" PRIu64 ": %s; %s",
+                ts, e, why);
+        return err;
+    }
+    int64_t deadline = tkc_clock_mono_ms() + pl->cfg.kafka_timeout_ms;
+    if (pl->eos) {
+        err = tkc_kafka_sink_txn_begin(pl->sink, e, sizeof(e));
+        if (err != TKC_ERR_OK) {
+            tkc_free(val);
+            goto failed;
+        }
+    }
+    batch_t *b = batch_new(BATCH_CHECKPOINT);
+    b->ts = ts;
+    for (;;) {
+        err = tkc_kafka_sink_produce(pl->sink, pl->ck_topic, -1, pl->feed_id,
+                                     strlen(pl->feed_id), val, len, b, e, sizeof(e));
+        if (err != TKC_ERR_QUEUE_FULL || tkc_clock_mono_ms() > deadline)
+            break;
+        tkc_kafka_sink_poll(pl->sink, BLOCKED_WAIT_MS);
+    }
+    if (err != TKC_ERR_OK) {
+        tkc_free(val); /* not taken */
+        tkc_free(b);   /* nothing references it */
+        if (err == TKC_ERR_QUEUE_FULL) {
+            err = TKC_ERR_TIMED_OUT;
+            snprintf(e, sizeof(e), "not queued within %" PRId64 " ms", pl->cfg.kafka_timeout_ms);
+        }
+        goto failed;
+    }
+    count_produced(pl, pl->ck_topic, b, strlen(pl->feed_id) + len);
+    if (pl->eos) {
+        /* flushes: every report of the transaction is served first */
+        do {
+            err = tkc_kafka_sink_txn_commit(pl->sink, e, sizeof(e));
+        } while (err == TKC_ERR_TIMED_OUT && pl->err == TKC_ERR_OK &&
+                 tkc_clock_mono_ms() < deadline);
+    } else {
+        while (b->outstanding && pl->err == TKC_ERR_OK) {
+            if ((err = tkc_kafka_sink_fatal(pl->sink, e, sizeof(e))) != TKC_ERR_OK)
+                break;
+            if (tkc_clock_mono_ms() > deadline) {
+                err = TKC_ERR_TIMED_OUT;
+                snprintf(e, sizeof(e), "not acknowledged within %" PRId64 " ms",
+                         pl->cfg.kafka_timeout_ms);
+                break;
+            }
+            tkc_kafka_sink_poll(pl->sink, 100);
+        }
+    }
+    tkc_kafka_sink_poll(pl->sink, 0);
+    if (pl->err != TKC_ERR_OK) {
+        /* a failed delivery report (on_report keeps it while NEW) */
+        err = pl->err;
+        snprintf(e, sizeof(e), "%s", pl->error);
+    }
+    retire(pl, b); /* freed now, or with the sink if a report is still owed */
+    if (err != TKC_ERR_OK)
+        goto failed;
+
+stored:
+    pl->checkpoints++;
+    tkc_log(TKC_LOG_INFO, "pipeline",
+            "event=start_checkpoint feed=%s ts=%" PRIu64 " epoch=%" PRIu64 " store=%s",
+            pl->feed_id, ts, pl->epoch,
+            pl->cfg.checkpoint_store == TKC_CHECKPOINT_STORE_FILE ? "file" : pl->ck_topic);
+    return TKC_ERR_OK;
+
+failed:
+    txn_abort_quietly(pl);
+    set_err(errstr, errstr_size, "cannot store the start ts %" PRIu64
+            " as the first checkpoint in %s: %s; %s", ts, pl->ck_topic, e, why);
+    return err;
+}
+
 tkc_err_t tkc_pipeline_open(tkc_pipeline_t *pl, char *errstr, size_t errstr_size)
 {
     if (pl->state != TKC_PIPELINE_NEW || pl->sink) {
@@ -1140,6 +1370,11 @@ tkc_err_t tkc_pipeline_open(tkc_pipeline_t *pl, char *errstr, size_t errstr_size
     pl->sorter = tkc_sorter_new(&scfg, errstr, errstr_size);
     if (!pl->sorter)
         return TKC_ERR_IO;
+    /* an eighth of the sorter's quota for the keys of one commit_ts group
+     * (64 MiB by default): see row_dedup.h for what happens beyond it */
+    size_t quota = pl->cfg.memory_quota ? pl->cfg.memory_quota : TKC_SORTER_MEMORY_QUOTA_DEFAULT;
+    size_t dedup_limit = quota / 8;
+    pl->dedup = tkc_row_dedup_new(dedup_limit < DEDUP_MEMORY_MIN ? DEDUP_MEMORY_MIN : dedup_limit);
 
     char txn_id[TKC_CHECKPOINT_FEED_ID_MAX + 16];
     snprintf(txn_id, sizeof(txn_id), "tkc-%s", pl->feed_id);
@@ -1254,6 +1489,12 @@ tkc_err_t tkc_pipeline_open(tkc_pipeline_t *pl, char *errstr, size_t errstr_size
     }
     pl->target_ts = pl->sealed_ts = pl->acked_ts = pl->watermark_ts = pl->checkpoint_ts =
         pl->start_ts;
+    if (!have_cp) {
+        /* before the feed reads anything (it is created after this returns) */
+        err = store_start_checkpoint(pl, errstr, errstr_size);
+        if (err != TKC_ERR_OK)
+            return err;
+    }
     pl->last_wm_ms = tkc_clock_mono_ms() - pl->cfg.watermark_interval_ms;
     tkc_log(TKC_LOG_INFO, "pipeline",
             "event=opened feed=%s start_ts=%" PRIu64 " from=%s epoch=%" PRIu64
@@ -1324,6 +1565,7 @@ tkc_err_t tkc_pipeline_run(tkc_pipeline_t *pl)
         checkpoint_step(pl);
         commit_step(pl, now);
         sweep_retired(pl);
+        dups_log(pl, now, false);
         if (pl->state == TKC_PIPELINE_HELD && now - pl->held_log_ms >= HELD_LOG_INTERVAL_MS) {
             /* stay loud: a held feed needs an operator */
             pl->held_log_ms = now;
@@ -1352,6 +1594,7 @@ tkc_err_t tkc_pipeline_run(tkc_pipeline_t *pl)
             tkc_kafka_sink_poll(pl->sink, BLOCKED_WAIT_MS);
     }
 
+    dups_log(pl, tkc_clock_mono_ms(), true);
     if (pl->state == TKC_PIPELINE_FAILED)
         txn_abort_quietly(pl);
     else if (pl->state == TKC_PIPELINE_STOPPING || pl->state == TKC_PIPELINE_RUNNING)
@@ -1436,6 +1679,7 @@ void tkc_pipeline_destroy(tkc_pipeline_t *pl)
     tkc_row_destroy(pl->pending_row);
     tkc_feed_event_destroy(pl->pending_ev);
     tkc_sorter_destroy(pl->sorter);
+    tkc_row_dedup_destroy(pl->dedup);
     tkc_frontier_destroy(pl->frontier);
     tkc_hashmap_destroy(pl->topic_index, NULL);
     for (size_t i = 0; i < pl->n_spans; i++) {

@@ -146,6 +146,7 @@ typedef struct tkc_pipeline_metrics_s {
     uint64_t checkpoint_ts; /* the newest committed checkpoint */
     uint64_t epoch;
     uint64_t events_in, rows_in, rows_released, rows_delivered, late_rows;
+    uint64_t duplicates_dropped; /* re-sent copies of a (key, commit_ts) not produced */
     uint64_t watermarks, checkpoints, txns_committed;
     bool paused;            /* not reading the feed queue (flow control) */
     uint64_t pauses;
@@ -168,7 +169,10 @@ tkc_pipeline_t *tkc_pipeline_new(const tkc_pipeline_config_t *cfg, tkc_msgq_t *q
 /**
  * @brief Connects to Kafka, creates missing topics, fences older
  *        transactional instances, reads the checkpoint and checks it
- *        against the GC safepoint. Blocking.
+ *        against the GC safepoint. Without a checkpoint, it stores the
+ *        resolved start ts as the first checkpoint (and waits until it is
+ *        durable), so a restart resumes from there; if that fails, the
+ *        open fails. Blocking.
  * @returns TKC_ERR_OK, or the reason not to start (errstr).
  * @locality main thread, before tkc_pipeline_start()
  */

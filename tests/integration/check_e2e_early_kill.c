@@ -1,24 +1,24 @@
 /*
- * check_e2e_early_kill.c: e2e.early_kill, a reproduction.
+ * check_e2e_early_kill.c: e2e.early_kill, a kill before the first regular
+ * checkpoint.
  *
- * BUG (connector/src/pipeline.c, pipeline open): a feed without a checkpoint
- * starts from [feed] start_ts; with start_ts = now that is resolved to PD's
- * current TSO at every start, and nothing is stored until the first
- * checkpoint. So when the connector is killed before its first checkpoint
- * (the first second or two after it starts, or longer while the initial
- * scan of a large table runs) and restarted, the restart resolves "now"
- * again, later, and every change committed between the first start and the
- * restart is never delivered: at-least-once is broken, silently. Suspected
- * fix: persist the resolved start ts as checkpoint 0 of epoch 1 (or at
- * least before the first row is produced), so that a restart resumes from
- * the first start ts.
+ * The bug it reproduced (fixed in connector/src/pipeline.c, pipeline open):
+ * a feed without a checkpoint starts from [feed] start_ts; with start_ts =
+ * now that is resolved to PD's current TSO at every start, and nothing was
+ * stored until the first checkpoint. So when the connector was killed before
+ * its first checkpoint (the first second or two after it starts, or longer
+ * while the initial scan of a large table runs) and restarted, the restart
+ * resolved "now" again, later, and every change committed between the first
+ * start and the restart was never delivered. The fix: at open, before the
+ * feed reads anything, the resolved start ts is stored as the first
+ * checkpoint, so a restart resumes from the first start ts.
  *
  * The test: the workload runs, the connector starts and is killed with
  * SIGKILL as soon as it logs that it runs (the harness checks that no
- * checkpoint was stored, the premise of the bug), the load goes on for 3 s,
- * the connector is started again and everything is checked. Expected: no
- * change lost. Registered WILL_FAIL until the connector is fixed (then
- * ctest reports it as failing, and WILL_FAIL must go).
+ * checkpoint above the start ts was stored: the run never got to a regular
+ * one), the load goes on for 3 s, the connector is started again and
+ * everything is checked. Expected: the restart resumed from the first start
+ * ts and no change is lost.
  */
 #include <check.h>
 #include <inttypes.h>
@@ -39,10 +39,14 @@ START_TEST(test_early_kill)
     tkc_e2e_connector_stop(e, SIGKILL);
     tkc_e2e_check_input_t in;
     tkc_e2e_check_input(e, &in);
-    ck_assert_msg(in.runs[0].ckpt_at_end == 0,
-                  "premise: the first run was killed before its first checkpoint, but "
-                  "checkpoint %" PRIu64 " is stored",
-                  in.runs[0].ckpt_at_end);
+    ck_assert_msg(in.runs[0].ckpt_at_end <= in.runs[0].resumed_from,
+                  "premise: the first run was killed before its first regular checkpoint, but "
+                  "checkpoint %" PRIu64 " above its start ts %" PRIu64 " is stored",
+                  in.runs[0].ckpt_at_end, in.runs[0].resumed_from);
+    /* the fix: the start ts itself is stored before the feed reads anything */
+    ck_assert_msg(in.runs[0].ckpt_at_end == in.runs[0].resumed_from,
+                  "the first run stored checkpoint %" PRIu64 ", not its start ts %" PRIu64,
+                  in.runs[0].ckpt_at_end, in.runs[0].resumed_from);
     usleep(3000 * 1000);
     tkc_e2e_connector_start(e);
     usleep(3000 * 1000);
@@ -56,11 +60,9 @@ START_TEST(test_early_kill)
            in.runs[0].resumed_from, in.runs[1].resumed_from,
            (double)((in.runs[1].resumed_from >> 18) - (in.runs[0].resumed_from >> 18)) / 1000.0,
            rep.lost);
-    /* expected to fail (WILL_FAIL): do not leave a work dir behind each time */
-    if (rep.errors) {
-        tkc_e2e_destroy(e);
-        e = NULL;
-    }
+    ck_assert_msg(in.runs[1].resumed_from == in.runs[0].resumed_from,
+                  "the restart resumed from %" PRIu64 ", not from the first start ts %" PRIu64,
+                  in.runs[1].resumed_from, in.runs[0].resumed_from);
     ck_assert_msg(rep.errors == 0, "%" PRIu64 " violations (see the report above)", rep.errors);
     tkc_e2e_destroy(e);
 }

@@ -347,7 +347,7 @@ START_TEST(test_faults)
     tkc_e2e_connector_start(e);
     tkc_e2e_workload(e, RATE);
     /* the schedule may kill the connector at once: not before its first
-     * checkpoint (e2e.early_kill is that bug) */
+     * regular checkpoint (a kill before it is e2e.early_kill's case) */
     tkc_e2e_wait_checkpoint(e, 60000);
     usleep(2000 * 1000);
 

@@ -14,8 +14,8 @@
  * seed; the seed is printed), between 0.2 s and 4 s after the connector
  * logged that it runs, so some kills land in a run's first batch, before
  * its first checkpoint, and some in the middle of a transaction or a
- * watermark. (Only the very first run waits for its first checkpoint: see
- * e2e.early_kill.)
+ * watermark. (Only the very first run waits for its first regular
+ * checkpoint; a kill before it is e2e.early_kill.)
  *
  * Afterwards the checker is run again on the same data with a stricter
  * reading (at-least-once data judged as exactly-once, or checkpoints claimed
@@ -123,9 +123,9 @@ START_TEST(test_kill)
     tkc_e2e_t *e = tkc_e2e_new(&o);
     tkc_e2e_connector_start(e);
     tkc_e2e_workload(e, RATE);
-    /* A kill before the very first checkpoint loses changes (the restart
-     * resolves start_ts = now again): e2e.early_kill reproduces that bug.
-     * Here every kill comes after it, so the rest is tested. */
+    /* A kill before the very first regular checkpoint is e2e.early_kill
+     * (it used to lose changes: the restart resolved start_ts = now again).
+     * Here every kill comes after it. */
     tkc_e2e_wait_checkpoint(e, 60000);
 
     for (int k = 0; k < KILLS; k++) {

@@ -15,20 +15,16 @@
  * finds no violation (duplicates only as a re-subscription allows them).
  *
  * e2e.store_restart_eos is the same source built with E2E_EXACTLY_ONCE
- * (delivery = exactly-once, read_committed checker, no duplicate allowed),
- * and a reproduction of a bug, so it is registered WILL_FAIL:
- *
- * BUG (connector, pipeline/sorter in exactly-once mode): when a store
- * restarts, the feed re-subscribes its regions from each range's resolved
- * ts, and TiKV re-sends every change above it. Changes the connector had
- * already received but not yet released (above the feed's resolved ts) are
- * then in the sorter twice, and both copies are produced and committed:
- * a read_committed consumer sees them twice (50 to 650 duplicates per
- * restart in our runs, with commit_ts just before the restart).
- * At-least-once allows that; exactly-once promises "every change once". Suspected fix: drop a row whose (key, commit_ts)
- * equals one still buffered or released in the same batch (both copies are
- * above the resolved ts, so they meet in the sorter; at release they are
- * neighbours among the rows of that commit_ts).
+ * (delivery = exactly-once, read_committed checker, no duplicate allowed).
+ * It reproduced a bug, now fixed: when a store restarts, the feed
+ * re-subscribes its regions from each range's resolved ts, and TiKV
+ * re-sends every change above it. Changes the connector had already
+ * received but not yet released (above the feed's resolved ts) were then in
+ * the sorter twice, and both copies were produced and committed: a
+ * read_committed consumer saw them twice (50 to 650 duplicates per restart
+ * in our runs, with commit_ts just before the restart). The pipeline now
+ * drops the later copy of a (key, commit_ts) at release
+ * (connector/src/row_dedup.h); the checker allows no duplicate at all.
  */
 #include <check.h>
 #include <inttypes.h>

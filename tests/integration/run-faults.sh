@@ -3,7 +3,8 @@
 # output shown as it runs (`make test-faults`).
 #
 #   FAULTS_LONG=1   the long schedule (5 minutes of faults) instead of the
-#                   short one CI runs through ctest
+#                   short one CI runs through ctest, then the pipeline's
+#                   broker outage under load for 60 s (CI: 10 s)
 #   E2E_SEED=N      replay the schedule of seed N (the test prints its seed)
 #
 # It starts its own Kafka broker (kafka-broker.sh, state in
@@ -28,3 +29,8 @@ export FAULTS_LONG="${FAULTS_LONG:-}"
 export E2E_SEED="${E2E_SEED:-}"
 export CK_DEFAULT_TIMEOUT=30
 "$EXE"
+if [ -n "$FAULTS_LONG" ]; then
+    OUTAGE="$BUILD/tests/pipeline/pipeline_outage"
+    [ -x "$OUTAGE" ] || { echo "run-faults: $OUTAGE not built" >&2; exit 1; }
+    PIPELINE_OUTAGE_S="${PIPELINE_OUTAGE_S:-60}" "$OUTAGE"
+fi

@@ -11,6 +11,8 @@
  *          rest replayed (as TiKV would). read_committed consumers still see
  *          every change exactly once, although A had produced some of the
  *          replayed changes in its aborted transaction.
+ *   start  without a checkpoint, the start ts is committed as the first
+ *          checkpoint at open; the next instance resumes from it.
  */
 #include <check.h>
 #include <inttypes.h>
@@ -220,6 +222,64 @@ START_TEST(test_pipeline_eos_fence)
 }
 END_TEST
 
+/* The clock behind start-ts = now: one second later at every call. */
+static tkc_err_t moving_now(void *opaque, uint64_t *out)
+{
+    uint64_t *now = opaque;
+    *out = *now;
+    *now += (uint64_t)1000 << 18;
+    return TKC_ERR_OK;
+}
+
+/*
+ * start-ts = now, no checkpoint: the start ts is committed as the first
+ * checkpoint in a transaction of its own at open, so the read_committed
+ * read of the next instance finds it, even when the first instance never
+ * got further than its open (a kill -9 right after the start).
+ */
+START_TEST(test_pipeline_eos_start_ts_stored)
+{
+    char *prefix = tkc_ptest_prefix("eos-start");
+    const char *feed = "feed-eos-start";
+    uint64_t t0 = tkc_tso_compose(tkc_clock_wall_ms() - 3600 * 1000, 0), clock = t0;
+    tkc_feedgen_t *g = tkc_feedgen_new(3, 2, 100, t0, 13);
+    tkc_pipeline_span_t spans[3];
+    tkc_feedgen_spans(g, spans);
+    tkc_avro_codec_t *codec = tkc_ptest_codec();
+    tkc_pipeline_config_t cfg;
+    config(&cfg, prefix, feed, spans, codec, 0);
+    cfg.now_tso = moving_now;
+    cfg.hook_opaque = &clock;
+    tkc_msgq_t *q = tkc_msgq_new(4 << 20);
+    char e[512] = "";
+
+    tkc_pipeline_t *pl = tkc_pipeline_new(&cfg, q, e, sizeof(e));
+    ck_assert_msg(pl != NULL, "%s", e);
+    ck_assert_msg(tkc_pipeline_open(pl, e, sizeof(e)) == TKC_ERR_OK, "open: %s", e);
+    ck_assert_uint_eq(tkc_pipeline_start_ts(pl), t0);
+    tkc_pipeline_destroy(pl);
+
+    pl = start(&cfg, q);
+    ck_assert_uint_eq(tkc_pipeline_start_ts(pl), t0);
+    unsigned seed = 3;
+    for (int i = 0; i < 20; i++)
+        ck_assert_uint_ne(tkc_feedgen_txn(g, q, 1 + (unsigned)rand_r(&seed) % 20, 100), 0);
+    uint64_t last = tkc_feedgen_resolve(g, q, 0);
+    ck_assert(tkc_ptest_wait_checkpoint(pl, last, 60000));
+    tkc_pipeline_stop(pl);
+    ck_assert_msg(tkc_pipeline_join(pl, e, sizeof(e)) == TKC_ERR_OK, "%s", e);
+    tkc_pipeline_destroy(pl);
+
+    tkc_verify_report_t rep;
+    verify_once(prefix, feed, g, last, &rep);
+    ck_assert_uint_ge(rep.checkpoints, 2); /* the start ts, then the rows' */
+    tkc_msgq_destroy(q, tkc_feed_event_free);
+    tkc_avro_codec_destroy(codec);
+    tkc_feedgen_destroy(g);
+    free(prefix);
+}
+END_TEST
+
 static Suite *pipeline_eos_suite(void)
 {
     Suite *s = suite_create("pipeline_eos");
@@ -228,6 +288,7 @@ static Suite *pipeline_eos_suite(void)
     tcase_set_timeout(tc, 150);
     tcase_add_test(tc, test_pipeline_eos_basic);
     tcase_add_test(tc, test_pipeline_eos_fence);
+    tcase_add_test(tc, test_pipeline_eos_start_ts_stored);
     suite_add_tcase(s, tc);
     return s;
 }

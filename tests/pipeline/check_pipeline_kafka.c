@@ -7,6 +7,8 @@
  * checkpoint content. Also: resume from the checkpoint (Kafka and file
  * stores), and an oversized row that holds the watermark with a clear error
  * instead of being skipped (rejected by the broker, and by the client).
+ * Without a checkpoint, the resolved start ts is stored at open (both
+ * stores), and a start ts that cannot be stored fails the open.
  */
 #include <check.h>
 #include <inttypes.h>
@@ -390,6 +392,131 @@ START_TEST(test_pipeline_kafka_gc_safepoint)
 }
 END_TEST
 
+/* The clock behind start-ts = now: one second later at every call. */
+static tkc_err_t moving_now(void *opaque, uint64_t *out)
+{
+    uint64_t *now = opaque;
+    *out = *now;
+    *now += (uint64_t)1000 << 18;
+    return TKC_ERR_OK;
+}
+
+/*
+ * start-ts = now and no checkpoint: the open stores the resolved start ts as
+ * the first checkpoint before anything is read. An instance that dies before
+ * its first regular checkpoint (here: opened, never started, like a kill -9
+ * right after the start) is followed by one that resumes from the same ts,
+ * not from a later "now" (which would skip the changes in between).
+ */
+static void start_ts_stored(tkc_checkpoint_store_t store)
+{
+    bool file = store == TKC_CHECKPOINT_STORE_FILE;
+    char *prefix = tkc_ptest_prefix(file ? "start-file" : "start");
+    const char *feed = "feed-start";
+    char dir[] = "/tmp/tkc-pl-start-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/checkpoint", dir);
+    uint64_t t0 = base_ts(), clock = t0;
+    tkc_feedgen_t *g = tkc_feedgen_new(3, 2, 100, t0, 9);
+    tkc_pipeline_span_t spans[3];
+    tkc_feedgen_spans(g, spans);
+    tkc_avro_codec_t *codec = tkc_ptest_codec();
+    tkc_pipeline_config_t cfg;
+    tkc_ptest_config(&cfg, bootstrap, prefix, feed, spans, 3, codec);
+    cfg.start_ts = 0; /* now */
+    cfg.now_tso = moving_now;
+    cfg.hook_opaque = &clock;
+    cfg.checkpoint_store = store;
+    cfg.checkpoint_path = file ? path : NULL;
+    tkc_msgq_t *q = tkc_msgq_new(4 << 20);
+    char e[512] = "";
+
+    tkc_pipeline_t *pl = tkc_pipeline_new(&cfg, q, e, sizeof(e));
+    ck_assert_msg(pl != NULL, "%s", e);
+    ck_assert_msg(tkc_pipeline_open(pl, e, sizeof(e)) == TKC_ERR_OK, "open: %s", e);
+    ck_assert_uint_eq(tkc_pipeline_start_ts(pl), t0);
+    tkc_pipeline_metrics_t m;
+    tkc_pipeline_metrics(pl, &m);
+    ck_assert_uint_eq(m.checkpoint_ts, t0);
+    ck_assert_uint_eq(m.checkpoints, 1);
+    tkc_pipeline_metrics_free(&m);
+    tkc_pipeline_destroy(pl);
+    if (file) {
+        tkc_checkpoint_t cp;
+        ck_assert_int_eq(tkc_checkpoint_file_read(path, feed, &cp, e, sizeof(e)), TKC_ERR_OK);
+        ck_assert_uint_eq(cp.ts, t0);
+        ck_assert_uint_eq(cp.epoch, 1);
+    }
+
+    /* the restart: "now" has moved on, the feed has not */
+    ck_assert_uint_gt(clock, t0);
+    pl = start(&cfg, q);
+    ck_assert_uint_eq(tkc_pipeline_start_ts(pl), t0);
+    tkc_pipeline_metrics(pl, &m);
+    ck_assert_uint_eq(m.epoch, 2);
+    tkc_pipeline_metrics_free(&m);
+    uint64_t last = drive(g, q, 20, 7);
+    ck_assert(tkc_ptest_wait_checkpoint(pl, last, 60000));
+    stop_ok(pl);
+    tkc_pipeline_destroy(pl);
+
+    tkc_verify_report_t rep;
+    verify(prefix, feed, g, last, !file, &rep);
+    size_t n;
+    tkc_feedgen_truth(g, &n);
+    ck_assert_uint_eq(rep.distinct, n);
+    if (!file)
+        ck_assert_uint_ge(rep.checkpoints, 2); /* the start ts, then the final one */
+
+    unlink(path);
+    rmdir(dir);
+    tkc_msgq_destroy(q, tkc_feed_event_free);
+    tkc_avro_codec_destroy(codec);
+    tkc_feedgen_destroy(g);
+    free(prefix);
+}
+
+START_TEST(test_pipeline_kafka_start_ts_stored)
+{
+    start_ts_stored(TKC_CHECKPOINT_STORE_KAFKA);
+}
+END_TEST
+
+START_TEST(test_pipeline_kafka_start_ts_stored_file)
+{
+    start_ts_stored(TKC_CHECKPOINT_STORE_FILE);
+}
+END_TEST
+
+/* A start ts that cannot be stored fails the open: never run without it. */
+START_TEST(test_pipeline_kafka_start_ts_store_fails)
+{
+    char *prefix = tkc_ptest_prefix("start-fail");
+    uint64_t t0 = base_ts();
+    tkc_feedgen_t *g = tkc_feedgen_new(3, 1, 10, t0, 4);
+    tkc_pipeline_span_t spans[3];
+    tkc_feedgen_spans(g, spans);
+    tkc_avro_codec_t *codec = tkc_ptest_codec();
+    tkc_pipeline_config_t cfg;
+    tkc_ptest_config(&cfg, bootstrap, prefix, "feed-start-fail", spans, 3, codec);
+    cfg.start_ts = t0;
+    cfg.checkpoint_store = TKC_CHECKPOINT_STORE_FILE;
+    cfg.checkpoint_path = "/nonexistent-tkc-dir/checkpoint";
+    tkc_msgq_t *q = tkc_msgq_new(1 << 20);
+    char e[1024] = "";
+    tkc_pipeline_t *pl = tkc_pipeline_new(&cfg, q, e, sizeof(e));
+    ck_assert_msg(pl != NULL, "%s", e);
+    ck_assert_int_eq(tkc_pipeline_open(pl, e, sizeof(e)), TKC_ERR_IO);
+    ck_assert_msg(strstr(e, "first checkpoint") != NULL, "%s", e);
+    tkc_pipeline_destroy(pl);
+    tkc_msgq_destroy(q, tkc_feed_event_free);
+    tkc_avro_codec_destroy(codec);
+    tkc_feedgen_destroy(g);
+    free(prefix);
+}
+END_TEST
+
 static Suite *pipeline_kafka_suite(void)
 {
     Suite *s = suite_create("pipeline_kafka");
@@ -401,6 +528,9 @@ static Suite *pipeline_kafka_suite(void)
     tcase_add_test(tc, test_pipeline_kafka_oversized_broker);
     tcase_add_test(tc, test_pipeline_kafka_oversized_client);
     tcase_add_test(tc, test_pipeline_kafka_gc_safepoint);
+    tcase_add_test(tc, test_pipeline_kafka_start_ts_stored);
+    tcase_add_test(tc, test_pipeline_kafka_start_ts_stored_file);
+    tcase_add_test(tc, test_pipeline_kafka_start_ts_store_fails);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,7 +6,13 @@
  *   - MSG_SIZE_TOO_LARGE from the broker: HELD with a clear error, the
  *     watermark and checkpoint stay below the row, later rows not released;
  *   - a fatal producer error: FAILED, nothing committed after it, and join
- *     returns the error (the process exits non-zero, the restart replays).
+ *     returns the error (the process exits non-zero, the restart replays);
+ *   - the start checkpoint stored at open is read back although the broker
+ *     answers the first end-offset requests with leadership errors (a
+ *     restart right after a broker restart);
+ *   - changes re-sent while still unreleased (a re-subscription) reach
+ *     Kafka once: the later copy is dropped at release, also when the rows
+ *     spilled to disk (row_dedup.h).
  */
 #include <check.h>
 #include <inttypes.h>
@@ -25,6 +31,7 @@
 #include "util/log.h"
 
 #define API_PRODUCE 0
+#define API_LIST_OFFSETS 2
 
 typedef struct {
     tkc_feedgen_t *g;
@@ -263,6 +270,95 @@ START_TEST(test_pipeline_mock_full_and_resolved_pauses)
 }
 END_TEST
 
+/*
+ * The open stored the start ts in the checkpoint topic; a reader (what a
+ * restart runs) gets it although the broker first answers ListOffsets with
+ * leadership errors, which go away by themselves.
+ */
+START_TEST(test_pipeline_mock_checkpoint_read_retries)
+{
+    tkc_pipeline_config_t cfg;
+    tkc_ptest_config(&cfg, NULL, env.prefix, "feed-mock", env.spans, 3, env.codec);
+    char e[512] = "";
+    rd_kafka_conf_t *conf = tkc_kafka_sink_client_conf(tkc_pipeline_sink(env.pl), e, sizeof(e));
+    ck_assert_msg(conf != NULL, "%s", e);
+    rd_kafka_mock_push_request_errors(mock(), API_LIST_OFFSETS, 3,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+    tkc_checkpoint_t cp = {0};
+    tkc_err_t err = tkc_checkpoint_kafka_read(conf, "mock.checkpoint", "feed-mock", false, 20000,
+                                              cfg.codec.decode_checkpoint, cfg.codec.opaque,
+                                              &cp, e, sizeof(e));
+    rd_kafka_conf_destroy(conf);
+    ck_assert_msg(err == TKC_ERR_OK, "%s: %s", tkc_err2name(err), e);
+    ck_assert_uint_eq(cp.ts, tkc_pipeline_start_ts(env.pl));
+    ck_assert_uint_eq(cp.epoch, 1);
+}
+END_TEST
+
+/*
+ * Like TiKV after a re-subscription: every change above the start ts is
+ * sent again before any of it is resolved, so both copies meet in the
+ * sorter; only one copy of each may reach Kafka.
+ */
+static void resent_copies_dropped(void)
+{
+    uint64_t t0 = tkc_pipeline_start_ts(env.pl);
+    for (int i = 0; i < 40; i++)
+        ck_assert_uint_ne(tkc_feedgen_txn(env.g, env.q, 8, 200), 0);
+    uint64_t last = tkc_feedgen_replay(env.g, env.q, t0);
+    ck_assert_uint_ne(last, 0);
+    ck_assert_msg(tkc_ptest_wait_checkpoint(env.pl, last, 30000), "no checkpoint at %" PRIu64,
+                  last);
+    char e[1024] = "";
+    tkc_pipeline_stop(env.pl);
+    ck_assert_msg(tkc_pipeline_join(env.pl, e, sizeof(e)) == TKC_ERR_OK, "%s", e);
+
+    size_t n;
+    const tkc_feedgen_row_t *truth = tkc_feedgen_truth(env.g, &n);
+    tkc_pipeline_metrics_t m;
+    tkc_pipeline_metrics(env.pl, &m);
+    ck_assert_uint_eq(m.rows_in, 2 * n);
+    ck_assert_uint_eq(m.duplicates_dropped, n);
+    ck_assert_uint_eq(m.rows_released, n);
+    tkc_pipeline_metrics_free(&m);
+
+    tkc_verify_opts_t o = {
+        .bootstrap = tkc_kafka_sink_bootstrap(tkc_pipeline_sink(env.pl)),
+        .prefix = env.prefix,
+        .feed_id = "feed-mock",
+        .n_spans = 3,
+        .partitions = 3,
+        .isolation = TKC_KAFKA_TEST_READ_UNCOMMITTED,
+        .watermarks_in_partitions = true,
+        .expect_final = last,
+        .exactly_once = true, /* no (key, commit_ts) twice */
+        .expect_checkpoint_topic = true,
+    };
+    tkc_verify_report_t rep;
+    ck_assert_msg(tkc_verify_feed(&o, truth, n, &rep, e, sizeof(e)) == 0, "verify: %s", e);
+    ck_assert_uint_eq(rep.distinct, n);
+    ck_assert_uint_eq(rep.rows, n);
+}
+
+START_TEST(test_pipeline_mock_resent_copies_dropped)
+{
+    resent_copies_dropped();
+}
+END_TEST
+
+/* the same through spill runs: copies meet again in the k-way merge */
+START_TEST(test_pipeline_mock_resent_copies_dropped_spilled)
+{
+    resent_copies_dropped();
+    tkc_pipeline_metrics_t m;
+    tkc_pipeline_metrics(env.pl, &m);
+    ck_assert_uint_gt(m.sorter.runs_total, 1);
+    tkc_pipeline_metrics_free(&m);
+}
+END_TEST
+
 static Suite *pipeline_mock_suite(void)
 {
     Suite *s = suite_create("pipeline_mock");
@@ -272,6 +368,8 @@ static Suite *pipeline_mock_suite(void)
     tcase_add_test(tc, test_pipeline_mock_retriable);
     tcase_add_test(tc, test_pipeline_mock_too_large_holds);
     tcase_add_test(tc, test_pipeline_mock_fatal_stops);
+    tcase_add_test(tc, test_pipeline_mock_resent_copies_dropped);
+    tcase_add_test(tc, test_pipeline_mock_checkpoint_read_retries);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("budget");
@@ -279,6 +377,7 @@ static Suite *pipeline_mock_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_pipeline_mock_full_but_unresolved_no_deadlock);
     tcase_add_test(tc, test_pipeline_mock_full_and_resolved_pauses);
+    tcase_add_test(tc, test_pipeline_mock_resent_copies_dropped_spilled);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,8 @@
 /*
  * check_pipeline_outage.c: a broker outage under load (the issue asks for
- * 60 s; 10 s here, to keep the suite short: the mechanism is the same).
+ * 60 s; 10 s here by default, to keep the suite short: the mechanism is the
+ * same). PIPELINE_OUTAGE_S=N makes it N seconds (1-600); the long fault
+ * suite (`make test-faults FAULTS_LONG=1`) runs it with 60.
  *
  * The feed keeps pushing while the broker is stopped (kafka-broker.sh
  * pause-stop / resume, so this test is RUN_SERIAL). The pipeline must:
@@ -29,7 +31,14 @@
 #include "util/log.h"
 
 #define MIB (1024 * 1024)
-#define OUTAGE_S 10
+#define OUTAGE_S_DEFAULT 10
+
+static int outage_s(void)
+{
+    const char *v = getenv("PIPELINE_OUTAGE_S");
+    int s = v && *v ? atoi(v) : 0;
+    return s >= 1 && s <= 600 ? s : OUTAGE_S_DEFAULT;
+}
 
 static atomic_bool outage_done;
 static atomic_int outage_rc;
@@ -51,7 +60,7 @@ static void *outage(void *arg)
 {
     (void)arg;
     int rc = broker("pause-stop");
-    sleep(OUTAGE_S);
+    sleep((unsigned)outage_s());
     rc |= broker("resume");
     atomic_store(&outage_rc, rc);
     atomic_store(&outage_done, true);
@@ -189,7 +198,8 @@ static Suite *pipeline_outage_suite(void)
 {
     Suite *s = suite_create("pipeline_outage");
     TCase *tc = tcase_create("broker_down");
-    tcase_set_timeout(tc, 240);
+    /* the load before and after plus catching up take well under 3 minutes */
+    tcase_set_timeout(tc, 240 + outage_s());
     tcase_add_test(tc, test_pipeline_outage_no_loss_bounded);
     suite_add_tcase(s, tc);
     return s;

@@ -13,3 +13,9 @@ tkc_add_check_test(unit.checkpoint
   LIBS tkc_pipeline
   LABELS unit
   TIMEOUT 120)
+
+tkc_add_check_test(unit.row_dedup
+  SOURCES ${_pl}/check_row_dedup.c
+  LIBS tkc_pipeline
+  LABELS unit
+  TIMEOUT 120)
