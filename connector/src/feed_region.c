@@ -49,14 +49,20 @@ feed_region_t *tkc_feed_region_new(uint32_t span, uint64_t region_id, uint64_t c
                                    uint64_t version, const uint8_t *start, size_t start_len,
                                    const uint8_t *end, size_t end_len, uint64_t checkpoint_ts)
 {
-    feed_region_t *r = tkc_calloc(1, sizeof(*r));
+    /* one allocation with the keys: there is one of these per subscribed
+     * region, and the matcher borrows the keys instead of copying them */
+    feed_region_t *r = tkc_calloc(1, sizeof(*r) + start_len + end_len);
     r->span = span;
     r->region_id = region_id;
     r->conf_ver = conf_ver;
     r->version = version;
-    r->start = tkc_memdup(start, start_len);
+    r->start = r->keys;
+    if (start_len)
+        memcpy(r->start, start, start_len);
     r->start_len = start_len;
-    r->end = tkc_memdup(end, end_len);
+    r->end = r->keys + start_len;
+    if (end_len)
+        memcpy(r->end, end, end_len);
     r->end_len = end_len;
     r->checkpoint_ts = checkpoint_ts;
     r->resolved_ts = checkpoint_ts;
@@ -70,6 +76,13 @@ void tkc_feed_region_reset(feed_region_t *r)
     r->fs = NULL;
     r->request_id = 0;
     r->status = FR_PENDING;
+    tkc_feed_region_set_store_addr(r, NULL);
+}
+
+void tkc_feed_region_set_store_addr(feed_region_t *r, const char *addr)
+{
+    tkc_free(r->store_addr);
+    r->store_addr = addr ? tkc_strdup(addr) : NULL;
 }
 
 void tkc_feed_region_free(feed_region_t *r)
@@ -77,8 +90,7 @@ void tkc_feed_region_free(feed_region_t *r)
     if (!r)
         return;
     tkc_matcher_destroy(r->matcher);
-    tkc_free(r->start);
-    tkc_free(r->end);
+    tkc_free(r->store_addr);
     tkc_free(r);
 }
 

@@ -40,7 +40,10 @@ typedef struct tkc_matcher_conf_s {
     /*
      * The subscribed range of this registration in ENCODED (memcomparable)
      * form, as sent in the request: rows whose encoded key is outside
-     * [start, end) are dropped. end_len 0 means +inf. Copied.
+     * [start, end) are dropped. end_len 0 means +inf. BORROWED: the bytes
+     * must stay valid and unchanged until tkc_matcher_destroy() (the feed
+     * passes its region's own range, which outlives the registration); not
+     * copied because there is one matcher per subscribed region.
      */
     const uint8_t *start;
     size_t start_len;
@@ -65,7 +68,8 @@ typedef void tkc_matcher_emit_cb(void *opaque, tkc_row_t *row);
 
 /**
  * @brief Creates a matcher for one region registration.
- * @param conf borrowed; the range bytes are copied.
+ * @param conf borrowed for the call, except the range bytes, which must
+ *             outlive the matcher (see tkc_matcher_conf_t).
  * @returns the matcher, owned by the caller; free with tkc_matcher_destroy().
  * @locality the feed worker thread that owns the registration
  */

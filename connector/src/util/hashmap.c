@@ -18,17 +18,24 @@
 #include "util/hashmap.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/mem.h"
 
 #define INITIAL_BUCKETS 8
 
+/*
+ * 24 bytes of header: with the short keys most maps use (8-16 bytes) an
+ * entry stays in glibc's 48-byte chunk class instead of 64. The hash is cut
+ * to 32 bits (enough to pick among up to 2^32 buckets and to skip most
+ * memcmp calls; equality is always decided by the key bytes).
+ */
 typedef struct entry_s {
     struct entry_s *next;
-    uint64_t hash;
     void *val;
-    size_t klen;
+    uint32_t hash;
+    uint32_t klen;
     uint8_t key[];
 } entry_t;
 
@@ -51,7 +58,7 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-static uint64_t hash_bytes(uint64_t seed, const uint8_t *p, size_t len)
+static uint32_t hash_bytes(uint64_t seed, const uint8_t *p, size_t len)
 {
     uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ULL);
     while (len >= 8) {
@@ -67,7 +74,7 @@ static uint64_t hash_bytes(uint64_t seed, const uint8_t *p, size_t len)
         memcpy(&w, p, len);
         h = (h ^ mix64(w ^ ((uint64_t)len << 56))) * 0x9e3779b97f4a7c15ULL;
     }
-    return mix64(h);
+    return (uint32_t)mix64(h);
 }
 
 tkc_hashmap_t *tkc_hashmap_new(void)
@@ -107,7 +114,7 @@ void tkc_hashmap_destroy(tkc_hashmap_t *hm, tkc_hashmap_free_cb *val_free)
     tkc_free(hm);
 }
 
-static entry_t **find_slot(const tkc_hashmap_t *hm, uint64_t h, const void *key, size_t klen)
+static entry_t **find_slot(const tkc_hashmap_t *hm, uint32_t h, const void *key, size_t klen)
 {
     entry_t **pp = &hm->buckets[h & (hm->nbuckets - 1)];
     for (; *pp; pp = &(*pp)->next) {
@@ -120,7 +127,7 @@ static entry_t **find_slot(const tkc_hashmap_t *hm, uint64_t h, const void *key,
 
 void *tkc_hashmap_get(const tkc_hashmap_t *hm, const void *key, size_t klen)
 {
-    uint64_t h = hash_bytes(hm->seed, key, klen);
+    uint32_t h = hash_bytes(hm->seed, key, klen);
     entry_t **pp = find_slot(hm, h, key, klen);
     return *pp ? (*pp)->val : NULL;
 }
@@ -146,18 +153,20 @@ static void grow(tkc_hashmap_t *hm)
 
 void *tkc_hashmap_put(tkc_hashmap_t *hm, const void *key, size_t klen, void *val)
 {
-    uint64_t h = hash_bytes(hm->seed, key, klen);
+    uint32_t h = hash_bytes(hm->seed, key, klen);
     entry_t **pp = find_slot(hm, h, key, klen);
     if (*pp) {
         void *old = (*pp)->val;
         (*pp)->val = val;
         return old;
     }
+    if (klen > UINT32_MAX)
+        abort(); /* a 4 GiB key is a bug of the caller, not a case to handle */
     entry_t *e = tkc_malloc(sizeof(*e) + klen);
     e->next = NULL;
     e->hash = h;
     e->val = val;
-    e->klen = klen;
+    e->klen = (uint32_t)klen;
     if (klen)
         memcpy(e->key, key, klen);
     *pp = e;
@@ -170,7 +179,7 @@ void *tkc_hashmap_put(tkc_hashmap_t *hm, const void *key, size_t klen, void *val
 
 void *tkc_hashmap_remove(tkc_hashmap_t *hm, const void *key, size_t klen)
 {
-    uint64_t h = hash_bytes(hm->seed, key, klen);
+    uint32_t h = hash_bytes(hm->seed, key, klen);
     entry_t **pp = find_slot(hm, h, key, klen);
     entry_t *e = *pp;
     if (!e)

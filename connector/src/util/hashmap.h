@@ -1,9 +1,9 @@
 /*
  * hashmap.h: a generic hash map from byte-string keys to pointers.
  *
- * Keys are copied into the map; values are opaque non-NULL pointers that the
- * map never dereferences (the caller owns them, or hands a free function to
- * tkc_hashmap_destroy()/tkc_hashmap_clear()). Separate chaining, power-of-two
+ * Keys (shorter than 4 GiB) are copied into the map; values are opaque
+ * non-NULL pointers that the map never dereferences (the caller owns them,
+ * or hands a free function to tkc_hashmap_destroy()/tkc_hashmap_clear()). Separate chaining, power-of-two
  * bucket array that doubles when the load reaches 1, so get/put/remove are
  * O(1) expected. Not thread-safe: one owner at a time.
  */
