@@ -91,7 +91,9 @@ struct tkc_matcher_s {
     bool initialized;
     bool failed;
     pending_t *p; /* NULL while nothing is pending */
-    tkc_matcher_stats_t stats;
+    struct {      /* the counters of tkc_matcher_stats_t (the rest is computed) */
+        uint64_t dropped_out_of_range, dropped_before_start, ignored_unmatched, emitted;
+    } stats;
 };
 
 /* ===== match keys ===== */
@@ -555,7 +557,11 @@ bool tkc_matcher_failed(const tkc_matcher_t *m)
 
 void tkc_matcher_get_stats(const tkc_matcher_t *m, tkc_matcher_stats_t *st)
 {
-    *st = m->stats;
+    memset(st, 0, sizeof(*st));
+    st->dropped_out_of_range = m->stats.dropped_out_of_range;
+    st->dropped_before_start = m->stats.dropped_before_start;
+    st->ignored_unmatched = m->stats.ignored_unmatched;
+    st->emitted = m->stats.emitted;
     st->prewrites = m->p ? tkc_hashmap_count(m->p->prewrites) : 0;
     st->cached_commits = m->p ? m->p->commits.count : 0;
     st->cached_rollbacks = m->p ? m->p->rollbacks.count : 0;

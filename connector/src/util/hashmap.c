@@ -8,6 +8,17 @@
  * we keep (prewrites per region, regions per stream, streams per store) grow
  * and drain repeatedly, and re-growing would cost more than the idle slots.
  *
+ * Fixed-key maps (tkc_hashmap_new_fixed) are a second layout for the maps
+ * that hold one entry per subscribed region with short fixed-size keys
+ * (region ids, (span, region id), (request id, region id)): open
+ * addressing with linear probing, the key and value inline in one slot
+ * array, no per-entry allocation. A slot is empty when its value is NULL
+ * (values are never NULL). Removal shifts the following entries of the
+ * probe run back instead of leaving tombstones, so lookups never slow down
+ * with churn. The array doubles at 3/4 load and never shrinks. An entry
+ * costs (8 + key rounded to 8) / load bytes, about 30 B for an 8-byte key,
+ * against 48 B + bucket slot in the chained layout.
+ *
  * The hash is seeded per map (address and a counter mixed), so keys that a
  * writer to the database chose cannot collide the same way in every map of
  * every process.
@@ -40,12 +51,39 @@ typedef struct entry_s {
 } entry_t;
 
 struct tkc_hashmap_s {
-    entry_t **buckets;
-    size_t nbuckets; /* power of two */
+    entry_t **buckets; /* chained layout */
+    size_t nbuckets;   /* power of two; fixed layout: number of slots */
     size_t count;
     size_t key_bytes;
     uint64_t seed;
+    uint8_t *slots;     /* fixed layout: nbuckets slots of slot_size bytes */
+    uint32_t fixed_klen; /* 0: chained layout */
+    uint32_t slot_size;  /* value pointer, then the key, rounded to 8 */
 };
+
+/* ===== fixed layout helpers ===== */
+
+static inline uint8_t *slot_at(const tkc_hashmap_t *hm, size_t i)
+{
+    return hm->slots + i * hm->slot_size;
+}
+
+static inline void *slot_val(const uint8_t *slot)
+{
+    void *v;
+    memcpy(&v, slot, sizeof(v));
+    return v;
+}
+
+static inline void slot_set_val(uint8_t *slot, void *v)
+{
+    memcpy(slot, &v, sizeof(v));
+}
+
+static inline uint8_t *slot_key(uint8_t *slot)
+{
+    return slot + sizeof(void *);
+}
 
 static uint64_t mix64(uint64_t x)
 {
@@ -77,19 +115,128 @@ static uint32_t hash_bytes(uint64_t seed, const uint8_t *p, size_t len)
     return (uint32_t)mix64(h);
 }
 
-tkc_hashmap_t *tkc_hashmap_new(void)
+static uint64_t new_seed(const tkc_hashmap_t *hm)
 {
     static atomic_uint_fast64_t counter;
+    uint64_t n = atomic_fetch_add(&counter, 1);
+    return mix64((uint64_t)(uintptr_t)hm ^ mix64(n + 0x632be59bd9b4e019ULL));
+}
+
+tkc_hashmap_t *tkc_hashmap_new(void)
+{
     tkc_hashmap_t *hm = tkc_calloc(1, sizeof(*hm));
     hm->nbuckets = INITIAL_BUCKETS;
     hm->buckets = tkc_calloc(hm->nbuckets, sizeof(*hm->buckets));
-    uint64_t n = atomic_fetch_add(&counter, 1);
-    hm->seed = mix64((uint64_t)(uintptr_t)hm ^ mix64(n + 0x632be59bd9b4e019ULL));
+    hm->seed = new_seed(hm);
     return hm;
+}
+
+tkc_hashmap_t *tkc_hashmap_new_fixed(size_t klen)
+{
+    if (klen == 0 || klen > TKC_HASHMAP_FIXED_MAX_KEY)
+        abort(); /* a caller bug: use tkc_hashmap_new() */
+    tkc_hashmap_t *hm = tkc_calloc(1, sizeof(*hm));
+    hm->fixed_klen = (uint32_t)klen;
+    hm->slot_size = (uint32_t)(sizeof(void *) + ((klen + 7) & ~(size_t)7));
+    hm->nbuckets = INITIAL_BUCKETS;
+    hm->slots = tkc_calloc(hm->nbuckets, hm->slot_size);
+    hm->seed = new_seed(hm);
+    return hm;
+}
+
+/* A fixed map is used with keys of another length: a caller bug. */
+static void check_fixed_klen(const tkc_hashmap_t *hm, size_t klen)
+{
+    if (klen != hm->fixed_klen)
+        abort();
+}
+
+/* Index of the slot holding the key, or of the empty slot ending its run. */
+static size_t fixed_find(const tkc_hashmap_t *hm, const void *key)
+{
+    size_t mask = hm->nbuckets - 1;
+    size_t i = hash_bytes(hm->seed, key, hm->fixed_klen) & mask;
+    for (;; i = (i + 1) & mask) {
+        uint8_t *sl = slot_at(hm, i);
+        if (!slot_val(sl) || memcmp(slot_key(sl), key, hm->fixed_klen) == 0)
+            return i;
+    }
+}
+
+static void fixed_grow(tkc_hashmap_t *hm)
+{
+    uint8_t *old = hm->slots;
+    size_t old_n = hm->nbuckets;
+    hm->nbuckets = old_n * 2;
+    hm->slots = tkc_calloc(hm->nbuckets, hm->slot_size);
+    for (size_t i = 0; i < old_n; i++) {
+        uint8_t *sl = old + i * hm->slot_size;
+        if (slot_val(sl))
+            memcpy(slot_at(hm, fixed_find(hm, slot_key(sl))), sl, hm->slot_size);
+    }
+    tkc_free(old);
+}
+
+static void *fixed_put(tkc_hashmap_t *hm, const void *key, void *val)
+{
+    uint8_t *sl = slot_at(hm, fixed_find(hm, key));
+    void *old = slot_val(sl);
+    if (old) {
+        slot_set_val(sl, val);
+        return old;
+    }
+    slot_set_val(sl, val);
+    memcpy(slot_key(sl), key, hm->fixed_klen);
+    hm->count++;
+    hm->key_bytes += hm->fixed_klen;
+    if (hm->count * 4 > hm->nbuckets * 3)
+        fixed_grow(hm);
+    return NULL;
+}
+
+static void *fixed_remove(tkc_hashmap_t *hm, const void *key)
+{
+    size_t mask = hm->nbuckets - 1;
+    size_t i = fixed_find(hm, key);
+    uint8_t *hole = slot_at(hm, i);
+    void *val = slot_val(hole);
+    if (!val)
+        return NULL;
+    /* backward shift: pull later entries of the run into the hole when
+     * their home slot is not after the hole (cyclically) */
+    for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+        uint8_t *sl = slot_at(hm, j);
+        if (!slot_val(sl))
+            break;
+        size_t home = hash_bytes(hm->seed, slot_key(sl), hm->fixed_klen) & mask;
+        /* the entry at j may move to i iff home is not in (i, j] */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays)
+            continue;
+        memcpy(hole, sl, hm->slot_size);
+        hole = sl;
+        i = j;
+    }
+    memset(hole, 0, hm->slot_size);
+    hm->count--;
+    hm->key_bytes -= hm->fixed_klen;
+    return val;
 }
 
 void tkc_hashmap_clear(tkc_hashmap_t *hm, tkc_hashmap_free_cb *val_free)
 {
+    if (hm->fixed_klen) {
+        for (size_t i = 0; i < hm->nbuckets; i++) {
+            uint8_t *sl = slot_at(hm, i);
+            void *v = slot_val(sl);
+            if (v && val_free)
+                val_free(v);
+        }
+        memset(hm->slots, 0, hm->nbuckets * hm->slot_size);
+        hm->count = 0;
+        hm->key_bytes = 0;
+        return;
+    }
     for (size_t i = 0; i < hm->nbuckets; i++) {
         entry_t *e = hm->buckets[i];
         while (e) {
@@ -111,6 +258,7 @@ void tkc_hashmap_destroy(tkc_hashmap_t *hm, tkc_hashmap_free_cb *val_free)
         return;
     tkc_hashmap_clear(hm, val_free);
     tkc_free(hm->buckets);
+    tkc_free(hm->slots);
     tkc_free(hm);
 }
 
@@ -127,6 +275,10 @@ static entry_t **find_slot(const tkc_hashmap_t *hm, uint32_t h, const void *key,
 
 void *tkc_hashmap_get(const tkc_hashmap_t *hm, const void *key, size_t klen)
 {
+    if (hm->fixed_klen) {
+        check_fixed_klen(hm, klen);
+        return slot_val(slot_at(hm, fixed_find(hm, key)));
+    }
     uint32_t h = hash_bytes(hm->seed, key, klen);
     entry_t **pp = find_slot(hm, h, key, klen);
     return *pp ? (*pp)->val : NULL;
@@ -153,6 +305,10 @@ static void grow(tkc_hashmap_t *hm)
 
 void *tkc_hashmap_put(tkc_hashmap_t *hm, const void *key, size_t klen, void *val)
 {
+    if (hm->fixed_klen) {
+        check_fixed_klen(hm, klen);
+        return fixed_put(hm, key, val);
+    }
     uint32_t h = hash_bytes(hm->seed, key, klen);
     entry_t **pp = find_slot(hm, h, key, klen);
     if (*pp) {
@@ -179,6 +335,10 @@ void *tkc_hashmap_put(tkc_hashmap_t *hm, const void *key, size_t klen, void *val
 
 void *tkc_hashmap_remove(tkc_hashmap_t *hm, const void *key, size_t klen)
 {
+    if (hm->fixed_klen) {
+        check_fixed_klen(hm, klen);
+        return fixed_remove(hm, key);
+    }
     uint32_t h = hash_bytes(hm->seed, key, klen);
     entry_t **pp = find_slot(hm, h, key, klen);
     entry_t *e = *pp;
@@ -204,6 +364,8 @@ size_t tkc_hashmap_entry_bytes(size_t klen)
 
 size_t tkc_hashmap_bytes(const tkc_hashmap_t *hm)
 {
+    if (hm->fixed_klen)
+        return sizeof(*hm) + hm->nbuckets * hm->slot_size;
     return sizeof(*hm) + hm->nbuckets * sizeof(*hm->buckets) + hm->count * sizeof(entry_t) +
            hm->key_bytes;
 }
@@ -211,6 +373,24 @@ size_t tkc_hashmap_bytes(const tkc_hashmap_t *hm)
 bool tkc_hashmap_next(const tkc_hashmap_t *hm, tkc_hashmap_iter_t *it, const void **key,
                       size_t *klen, void **val)
 {
+    if (hm->fixed_klen) {
+        /* it->bucket: the next slot to look at */
+        for (; it->bucket < hm->nbuckets; it->bucket++) {
+            uint8_t *sl = slot_at(hm, it->bucket);
+            void *v = slot_val(sl);
+            if (!v)
+                continue;
+            it->bucket++;
+            if (key)
+                *key = slot_key(sl);
+            if (klen)
+                *klen = hm->fixed_klen;
+            if (val)
+                *val = v;
+            return true;
+        }
+        return false;
+    }
     entry_t *e = it->node;
     if (e) {
         e = e->next;
