@@ -180,7 +180,7 @@ typedef struct feed_region_s {
     /* ENCODED, clipped to the span; end_len 0 = +inf. They point into
      * keys[] below (one allocation per region) and never change. */
     uint8_t *start, *end;
-    size_t start_len, end_len;
+    uint32_t start_len, end_len; /* keys are far below 4 GiB */
     uint64_t checkpoint_ts; /* from the range lock */
     int64_t not_before_ms;  /* scheduler: do not dispatch before */
     bool reload_store;      /* scheduler: reload the store address first */

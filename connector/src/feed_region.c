@@ -33,6 +33,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvrpcpb.pb-c.h"
@@ -51,6 +52,8 @@ feed_region_t *tkc_feed_region_new(uint32_t span, uint64_t region_id, uint64_t c
 {
     /* one allocation with the keys: there is one of these per subscribed
      * region, and the matcher borrows the keys instead of copying them */
+    if (start_len > UINT32_MAX || end_len > UINT32_MAX)
+        abort(); /* region keys from PD: far below 4 GiB */
     feed_region_t *r = tkc_calloc(1, sizeof(*r) + start_len + end_len);
     r->span = span;
     r->region_id = region_id;
@@ -59,11 +62,11 @@ feed_region_t *tkc_feed_region_new(uint32_t span, uint64_t region_id, uint64_t c
     r->start = r->keys;
     if (start_len)
         memcpy(r->start, start, start_len);
-    r->start_len = start_len;
+    r->start_len = (uint32_t)start_len;
     r->end = r->keys + start_len;
     if (end_len)
         memcpy(r->end, end, end_len);
-    r->end_len = end_len;
+    r->end_len = (uint32_t)end_len;
     r->checkpoint_ts = checkpoint_ts;
     r->resolved_ts = checkpoint_ts;
     return r;
