@@ -11,13 +11,14 @@
  * Fixed-key maps (tkc_hashmap_new_fixed) are a second layout for the maps
  * that hold one entry per subscribed region with short fixed-size keys
  * (region ids, (span, region id), (request id, region id)): open
- * addressing with linear probing, the key and value inline in one slot
- * array, no per-entry allocation. A slot is empty when its value is NULL
- * (values are never NULL). Removal shifts the following entries of the
- * probe run back instead of leaving tombstones, so lookups never slow down
- * with churn. The array doubles at 3/4 load and never shrinks. An entry
- * costs (8 + key rounded to 8) / load bytes, about 30 B for an 8-byte key,
- * against 48 B + bucket slot in the chained layout.
+ * addressing with linear probing in Robin Hood order, the key and value
+ * inline in one slot array, no per-entry allocation. A slot is empty when
+ * its value is NULL (values are never NULL). Removal shifts the following
+ * entries of the probe run back instead of leaving tombstones, so lookups
+ * never slow down with churn. Robin Hood order keeps probe runs short up to
+ * the 7/8 load at which the array doubles (it never shrinks). An entry costs
+ * (8 + key rounded to 8) / load bytes, 16-24 B for an 8-byte key, against
+ * 48 B + a bucket slot in the chained layout.
  *
  * The hash is seeded per map (address and a counter mixed), so keys that a
  * writer to the database chose cannot collide the same way in every map of
@@ -29,6 +30,7 @@
 #include "util/hashmap.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,15 +153,54 @@ static void check_fixed_klen(const tkc_hashmap_t *hm, size_t klen)
         abort();
 }
 
-/* Index of the slot holding the key, or of the empty slot ending its run. */
+/* How far the entry in slot @p i is from its home slot. */
+static size_t fixed_dist(const tkc_hashmap_t *hm, size_t i, uint8_t *sl)
+{
+    size_t mask = hm->nbuckets - 1;
+    size_t home = hash_bytes(hm->seed, slot_key(sl), hm->fixed_klen) & mask;
+    return (i - home) & mask;
+}
+
+/*
+ * Index of the slot holding the key, or SIZE_MAX. Robin Hood order (an entry
+ * never sits behind one that is closer to its home) lets a miss stop as soon
+ * as it meets an entry closer to home than the key would be.
+ */
 static size_t fixed_find(const tkc_hashmap_t *hm, const void *key)
 {
     size_t mask = hm->nbuckets - 1;
     size_t i = hash_bytes(hm->seed, key, hm->fixed_klen) & mask;
-    for (;; i = (i + 1) & mask) {
+    for (size_t d = 0;; i = (i + 1) & mask, d++) {
         uint8_t *sl = slot_at(hm, i);
-        if (!slot_val(sl) || memcmp(slot_key(sl), key, hm->fixed_klen) == 0)
+        if (!slot_val(sl))
+            return SIZE_MAX;
+        if (memcmp(slot_key(sl), key, hm->fixed_klen) == 0)
             return i;
+        if (fixed_dist(hm, i, sl) < d)
+            return SIZE_MAX;
+    }
+}
+
+/* Inserts a slot's bytes (key not present), displacing richer entries. */
+static void fixed_insert(tkc_hashmap_t *hm, const uint8_t *entry)
+{
+    uint8_t carry[sizeof(void *) + TKC_HASHMAP_FIXED_MAX_KEY], tmp[sizeof(carry)];
+    memcpy(carry, entry, hm->slot_size);
+    size_t mask = hm->nbuckets - 1;
+    size_t i = hash_bytes(hm->seed, slot_key(carry), hm->fixed_klen) & mask;
+    for (size_t d = 0;; i = (i + 1) & mask, d++) {
+        uint8_t *sl = slot_at(hm, i);
+        if (!slot_val(sl)) {
+            memcpy(sl, carry, hm->slot_size);
+            return;
+        }
+        size_t sd = fixed_dist(hm, i, sl);
+        if (sd < d) {
+            memcpy(tmp, sl, hm->slot_size);
+            memcpy(sl, carry, hm->slot_size);
+            memcpy(carry, tmp, hm->slot_size);
+            d = sd;
+        }
     }
 }
 
@@ -172,50 +213,49 @@ static void fixed_grow(tkc_hashmap_t *hm)
     for (size_t i = 0; i < old_n; i++) {
         uint8_t *sl = old + i * hm->slot_size;
         if (slot_val(sl))
-            memcpy(slot_at(hm, fixed_find(hm, slot_key(sl))), sl, hm->slot_size);
+            fixed_insert(hm, sl);
     }
     tkc_free(old);
 }
 
 static void *fixed_put(tkc_hashmap_t *hm, const void *key, void *val)
 {
-    uint8_t *sl = slot_at(hm, fixed_find(hm, key));
-    void *old = slot_val(sl);
-    if (old) {
+    size_t i = fixed_find(hm, key);
+    if (i != SIZE_MAX) {
+        uint8_t *sl = slot_at(hm, i);
+        void *old = slot_val(sl);
         slot_set_val(sl, val);
         return old;
     }
-    slot_set_val(sl, val);
-    memcpy(slot_key(sl), key, hm->fixed_klen);
+    /* 7/8 at most: Robin Hood keeps probe runs short at that load */
+    if ((hm->count + 1) * 8 > hm->nbuckets * 7)
+        fixed_grow(hm);
+    uint8_t entry[sizeof(void *) + TKC_HASHMAP_FIXED_MAX_KEY];
+    memset(entry, 0, hm->slot_size);
+    slot_set_val(entry, val);
+    memcpy(slot_key(entry), key, hm->fixed_klen);
+    fixed_insert(hm, entry);
     hm->count++;
     hm->key_bytes += hm->fixed_klen;
-    if (hm->count * 4 > hm->nbuckets * 3)
-        fixed_grow(hm);
     return NULL;
 }
 
 static void *fixed_remove(tkc_hashmap_t *hm, const void *key)
 {
-    size_t mask = hm->nbuckets - 1;
     size_t i = fixed_find(hm, key);
+    if (i == SIZE_MAX)
+        return NULL;
+    size_t mask = hm->nbuckets - 1;
     uint8_t *hole = slot_at(hm, i);
     void *val = slot_val(hole);
-    if (!val)
-        return NULL;
-    /* backward shift: pull later entries of the run into the hole when
-     * their home slot is not after the hole (cyclically) */
+    /* backward shift: the following entries that are not at home move one
+     * slot back, which keeps the Robin Hood order */
     for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
         uint8_t *sl = slot_at(hm, j);
-        if (!slot_val(sl))
+        if (!slot_val(sl) || fixed_dist(hm, j, sl) == 0)
             break;
-        size_t home = hash_bytes(hm->seed, slot_key(sl), hm->fixed_klen) & mask;
-        /* the entry at j may move to i iff home is not in (i, j] */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (stays)
-            continue;
         memcpy(hole, sl, hm->slot_size);
         hole = sl;
-        i = j;
     }
     memset(hole, 0, hm->slot_size);
     hm->count--;
@@ -277,7 +317,8 @@ void *tkc_hashmap_get(const tkc_hashmap_t *hm, const void *key, size_t klen)
 {
     if (hm->fixed_klen) {
         check_fixed_klen(hm, klen);
-        return slot_val(slot_at(hm, fixed_find(hm, key)));
+        size_t i = fixed_find(hm, key);
+        return i == SIZE_MAX ? NULL : slot_val(slot_at(hm, i));
     }
     uint32_t h = hash_bytes(hm->seed, key, klen);
     entry_t **pp = find_slot(hm, h, key, klen);
