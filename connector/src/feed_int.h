@@ -177,8 +177,9 @@ typedef struct feed_region_s {
      * dispatches (tkc_feed_region_set_store_addr), freed by the reset that
      * follows the lookup, so a subscribed region does not carry it */
     char *store_addr;
-    /* ENCODED, clipped to the span; end_len 0 = +inf. They point into
-     * keys[] below (one allocation per region) and never change. */
+    /* ENCODED, clipped to the span; end_len 0 = +inf. They point into the
+     * region's own block (one allocation per region, feed_region.c) and
+     * never change. */
     uint8_t *start, *end;
     uint32_t start_len, end_len; /* keys are far below 4 GiB */
     uint64_t checkpoint_ts; /* from the range lock */
@@ -189,7 +190,7 @@ typedef struct feed_region_s {
     /* the live subscription, owned by the worker */
     feed_stream_t *fs;
     uint64_t request_id;
-    tkc_matcher_t *matcher; /* borrows start/end */
+    tkc_matcher_t *matcher; /* NULL or live in the region's block; borrows start/end */
     int64_t sent_ms, dereg_ms, last_resolve_req_ms, last_log_ms;
     int64_t last_advance_ms; /* when its resolved ts last moved (or it registered) */
     uint32_t log_suppressed;
@@ -199,8 +200,7 @@ typedef struct feed_region_s {
     uint64_t resolved_ts; /* last resolved ts: the next checkpoint */
     uint64_t hint_store_id, hint_peer_id;
     uint64_t backoff_ms; /* server_is_busy.backoff_ms */
-
-    uint8_t keys[]; /* start then end */
+    /* the block goes on: the matcher's room, then start and end */
 } feed_region_t;
 
 /* feed_region.c */

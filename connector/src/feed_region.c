@@ -46,24 +46,31 @@
 /* one log line per region per this many ms for repeated problems */
 #define REGION_LOG_INTERVAL_MS 10000
 
+/* where the matcher's room starts in the region's block (malloc alignment) */
+static size_t matcher_off(void)
+{
+    return (sizeof(feed_region_t) + 15) & ~(size_t)15;
+}
+
 feed_region_t *tkc_feed_region_new(uint32_t span, uint64_t region_id, uint64_t conf_ver,
                                    uint64_t version, const uint8_t *start, size_t start_len,
                                    const uint8_t *end, size_t end_len, uint64_t checkpoint_ts)
 {
-    /* one allocation with the keys: there is one of these per subscribed
-     * region, and the matcher borrows the keys instead of copying them */
+    /* one allocation per region: the state, the matcher's room (the matcher
+     * lives there while registered, tkc_matcher_init) and the keys, which
+     * the matcher borrows instead of copying */
     if (start_len > UINT32_MAX || end_len > UINT32_MAX)
         abort(); /* region keys from PD: far below 4 GiB */
-    feed_region_t *r = tkc_calloc(1, sizeof(*r) + start_len + end_len);
+    feed_region_t *r = tkc_calloc(1, matcher_off() + tkc_matcher_size() + start_len + end_len);
     r->span = span;
     r->region_id = region_id;
     r->conf_ver = conf_ver;
     r->version = version;
-    r->start = r->keys;
+    r->start = (uint8_t *)r + matcher_off() + tkc_matcher_size();
     if (start_len)
         memcpy(r->start, start, start_len);
     r->start_len = (uint32_t)start_len;
-    r->end = r->keys + start_len;
+    r->end = r->start + start_len;
     if (end_len)
         memcpy(r->end, end, end_len);
     r->end_len = (uint32_t)end_len;
@@ -74,7 +81,7 @@ feed_region_t *tkc_feed_region_new(uint32_t span, uint64_t region_id, uint64_t c
 
 void tkc_feed_region_reset(feed_region_t *r)
 {
-    tkc_matcher_destroy(r->matcher);
+    tkc_matcher_fini(r->matcher);
     r->matcher = NULL;
     r->fs = NULL;
     r->request_id = 0;
@@ -92,7 +99,7 @@ void tkc_feed_region_free(feed_region_t *r)
 {
     if (!r)
         return;
-    tkc_matcher_destroy(r->matcher);
+    tkc_matcher_fini(r->matcher);
     tkc_free(r->store_addr);
     tkc_free(r);
 }
@@ -231,8 +238,8 @@ feed_reg_result_t tkc_feed_region_register(feed_worker_t *w, feed_stream_t *fs, 
         .span_start_ts = f->start_ts,
         .checkpoint_ts = r->checkpoint_ts,
     };
-    tkc_matcher_destroy(r->matcher);
-    r->matcher = tkc_matcher_new(&mc);
+    tkc_matcher_fini(r->matcher);
+    r->matcher = tkc_matcher_init((uint8_t *)r + matcher_off(), &mc);
     r->fs = fs;
     r->status = FR_REGISTERED;
     r->sent_ms = now;

@@ -28,7 +28,8 @@
  *
  * Memory: there is one matcher per subscribed region, and most regions of a
  * large cluster are idle. So the matcher itself is small (the range is the
- * region's, borrowed, not copied), and the map and lists live in a separate
+ * region's, borrowed, not copied; the feed even embeds the matcher in its
+ * region block, tkc_matcher_init()), and the map and lists live in a separate
  * "pending" block that exists only while something is pending: created by
  * the first PREWRITE or cached row, freed when the last one is gone. An idle
  * region costs one small allocation here instead of four.
@@ -466,9 +467,20 @@ static tkc_err_t put_initialized(tkc_matcher_t *m, tkc_matcher_emit_cb *emit, vo
 
 /* ===== public ===== */
 
+size_t tkc_matcher_size(void)
+{
+    return sizeof(tkc_matcher_t);
+}
+
 tkc_matcher_t *tkc_matcher_new(const tkc_matcher_conf_t *conf)
 {
-    tkc_matcher_t *m = tkc_calloc(1, sizeof(*m));
+    return tkc_matcher_init(tkc_malloc(sizeof(tkc_matcher_t)), conf);
+}
+
+tkc_matcher_t *tkc_matcher_init(void *mem, const tkc_matcher_conf_t *conf)
+{
+    tkc_matcher_t *m = mem;
+    memset(m, 0, sizeof(*m));
     m->region_id = conf->region_id;
     m->span_index = conf->span_index;
     m->span_start_ts = conf->span_start_ts;
@@ -482,11 +494,19 @@ tkc_matcher_t *tkc_matcher_new(const tkc_matcher_conf_t *conf)
     return m;
 }
 
-void tkc_matcher_destroy(tkc_matcher_t *m)
+void tkc_matcher_fini(tkc_matcher_t *m)
 {
     if (!m)
         return;
     pending_free(m->p);
+    m->p = NULL;
+}
+
+void tkc_matcher_destroy(tkc_matcher_t *m)
+{
+    if (!m)
+        return;
+    tkc_matcher_fini(m);
     tkc_free(m);
 }
 

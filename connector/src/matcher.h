@@ -79,6 +79,25 @@ tkc_matcher_t *tkc_matcher_new(const tkc_matcher_conf_t *conf);
 void tkc_matcher_destroy(tkc_matcher_t *m);
 
 /**
+ * Bytes a matcher takes, for embedding one in a larger allocation: the feed
+ * keeps one matcher per subscribed region inside the region's own block
+ * (one allocation per region, and none on the worker's heap at
+ * registration, between the request buffers that come and go).
+ */
+size_t tkc_matcher_size(void);
+
+/**
+ * @brief tkc_matcher_new() in caller-provided memory.
+ * @param mem tkc_matcher_size() bytes aligned like malloc's results; owned
+ *            by the caller, who calls tkc_matcher_fini() before reusing or
+ *            freeing it (never tkc_matcher_destroy()).
+ */
+tkc_matcher_t *tkc_matcher_init(void *mem, const tkc_matcher_conf_t *conf);
+
+/** Frees what an embedded matcher holds (not @p m itself; NULL is a no-op). */
+void tkc_matcher_fini(tkc_matcher_t *m);
+
+/**
  * @brief Applies one Event.Row of this registration (the rules of §4).
  *
  *  - rows (except INITIALIZED) whose key is outside the range: dropped;
