@@ -27,6 +27,11 @@
  *     prewrite after INITIALIZED, is logged as an error, counted, and the
  *     registration is replaced; nothing partial is emitted.
  *
+ * Memory: one feed_region_t per subscribed region, so it is one block:
+ * the state, the matcher (embedded, tkc_matcher_init) and the encoded
+ * start/end keys, which the matcher borrows. The store address the
+ * scheduler hands over is freed as soon as the worker has looked it up.
+ *
  * Thread: the owning worker thread only.
  */
 #include "feed_int.h"
