@@ -778,6 +778,58 @@ static bool topic_chars_ok(const char *s)
            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
+void tkc_conf_memory_budget(const tkc_conf_t *c, tkc_conf_memory_t *out)
+{
+    uint64_t q = c->feed.memory_quota;
+    /*
+     * Defaults: 1/16 of the quota for the queue (a hand-off, it only needs
+     * to absorb bursts) and 1/8 for Kafka (enough to keep a broker busy:
+     * 64 MiB at the default 512 MiB quota, as before the budget was one),
+     * the rest for the rows waiting for their resolved ts.
+     */
+    uint64_t queue = c->feed.queue_size;
+    if (!queue) {
+        queue = q / 16;
+        if (queue > ((uint64_t)64 << 20))
+            queue = (uint64_t)64 << 20;
+        if (queue < ((uint64_t)64 << 10))
+            queue = (uint64_t)64 << 10;
+    }
+    uint64_t inflight = c->kafka.max_inflight;
+    if (!inflight) {
+        inflight = q / 8;
+        if (inflight > ((uint64_t)256 << 20))
+            inflight = (uint64_t)256 << 20;
+    }
+    out->queue = queue;
+    out->inflight = inflight;
+    out->sorter = queue + inflight < q ? q - queue - inflight : 0;
+}
+
+static void validate_memory(load_t *ld)
+{
+    tkc_conf_t *c = ld->conf;
+    if (c->feed.queue_size && c->feed.queue_size < ((uint64_t)64 << 10))
+        err_at(ld, "feed", "queue_size", "at least 64KiB (or 0: derived from memory_quota)");
+    if (c->kafka.max_inflight && c->kafka.max_inflight < ((uint64_t)1 << 20))
+        err_at(ld, "kafka", "max_inflight", "at least 1MiB (or 0: derived from memory_quota)");
+    tkc_conf_memory_t m;
+    tkc_conf_memory_budget(c, &m);
+    /* the derived parts are 3/16 of the quota; set ones must leave the
+     * sorter at least half, or a burst could not be buffered at all */
+    if (m.queue + m.inflight > c->feed.memory_quota / 2) {
+        char q[32], i[32], t[32];
+        tkc_conf_format_size(m.queue, q, sizeof(q));
+        tkc_conf_format_size(m.inflight, i, sizeof(i));
+        tkc_conf_format_size(c->feed.memory_quota, t, sizeof(t));
+        err_at(ld, c->feed.queue_size ? "feed" : "kafka",
+               c->feed.queue_size ? "queue_size" : "max_inflight",
+               "queue_size (%s) + [kafka] max_inflight (%s) are part of [feed] memory_quota (%s) "
+               "and may take at most half of it: lower them or raise memory_quota",
+               q, i, t);
+    }
+}
+
 static void validate(load_t *ld)
 {
     tkc_conf_t *c = ld->conf;
@@ -801,6 +853,7 @@ static void validate(load_t *ld)
                        "spans %zu and %zu overlap (rows would be written twice)", i, j);
         }
     check_dir(ld, "feed", "spill_dir", c->feed.spill_dir, R_OK | W_OK | X_OK);
+    validate_memory(ld);
     if (c->feed.delivery == TKC_CONF_DELIVERY_EXACTLY_ONCE &&
         c->checkpoint.store != TKC_CONF_CHECKPOINT_KAFKA)
         err_at(ld, "feed", "delivery",

@@ -107,11 +107,11 @@ typedef struct tkc_conf_feed_s {
     int kv_api;                  /* tkc_conf_kv_api_t */
     uint64_t start_ts;           /* 0: now (PD's current TSO) */
     int delivery;                /* tkc_conf_delivery_t */
-    uint64_t memory_quota;       /* bytes of rows buffered in memory */
+    uint64_t memory_quota;       /* bytes of changes buffered, all stages (tkc_conf_memory_budget) */
     int workers;                 /* feed worker threads */
     char *spill_dir;             /* "" : never spill */
     uint64_t spill_budget;       /* bytes of spill files */
-    uint64_t queue_size;         /* bytes: feed -> pipeline hand-off budget */
+    uint64_t queue_size;         /* bytes: feed -> pipeline hand-off budget; 0: derived */
     int64_t alter_interval_ms;   /* min time between stream changes per store */
     int64_t stuck_threshold_ms;  /* region resolved-ts lag that starts lock resolution */
     int64_t stream_stall_timeout_ms;
@@ -136,7 +136,7 @@ typedef struct tkc_conf_kafka_s {
     bool watermark_all_partitions;
     int64_t watermark_min_interval_ms;
     int embedded_mock_brokers;   /* > 0: librdkafka's mock cluster in-process */
-    uint64_t max_inflight;       /* bytes produced and not yet acknowledged */
+    uint64_t max_inflight;       /* bytes produced and not yet acknowledged; 0: derived */
     int64_t timeout_ms;          /* admin and metadata calls */
     char *schema_dir;            /* the .avsc files */
     tkc_conf_proplist_t props;   /* librdkafka pass-through, file order, env last */
@@ -220,6 +220,22 @@ tkc_conf_t *tkc_conf_load_string(const char *name, const char *text, char *const
 
 /** Frees @p conf. NULL is a no-op. */
 void tkc_conf_destroy(tkc_conf_t *conf);
+
+/*
+ * The memory budget: [feed] memory_quota bounds every change the connector
+ * buffers, in three parts that add up to it: the feed -> pipeline queue,
+ * the messages in flight to Kafka, and the sorter (the rest). queue_size
+ * and max_inflight are carved out of the quota; 0 (their default) derives
+ * them from it.
+ */
+typedef struct tkc_conf_memory_s {
+    uint64_t queue;    /* the feed queue's byte budget */
+    uint64_t inflight; /* the Kafka in-flight budget (also librdkafka's queue) */
+    uint64_t sorter;   /* what the sorter may hold: memory_quota - queue - inflight */
+} tkc_conf_memory_t;
+
+/** Fills @p out from the configuration (validated: the parts fit). */
+void tkc_conf_memory_budget(const tkc_conf_t *conf, tkc_conf_memory_t *out);
 
 /**
  * @brief The effective configuration as INI text: every key of the table

@@ -63,8 +63,10 @@ static const tkc_conf_key_t keys[] = {
      "change once); needs [checkpoint] store = kafka."},
     {"feed", "memory_quota", TKC_CONF_T_SIZE, OFF(feed.memory_quota), "512MiB", MIB(1), TIB(1),
      NULL, 0,
-     "Bytes of rows buffered in memory until their resolved ts arrives. Above it rows spill to "
-     "spill_dir, or (without one) the feed stops reading from TiKV until memory is released."},
+     "Bytes of changes the connector buffers in all: the feed queue (queue_size), the messages in "
+     "flight to Kafka ([kafka] max_inflight) and the rows waiting for their resolved ts (the "
+     "rest). When the rows reach their share they spill to spill_dir, or (without one) the feed "
+     "stops reading from TiKV until memory is released."},
     {"feed", "workers", TKC_CONF_T_INT, OFF(feed.workers), "2", 1, 64, NULL, 0,
      "Feed worker threads; each owns one gRPC completion queue and at most one stream per store."},
     {"feed", "spill_dir", TKC_CONF_T_STRING, OFF(feed.spill_dir), "", 0, 0, NULL, TKC_CONF_F_PATH,
@@ -72,8 +74,9 @@ static const tkc_conf_key_t keys[] = {
      "spill. Files are unlinked at creation, so nothing is left behind after a crash."},
     {"feed", "spill_budget", TKC_CONF_T_SIZE, OFF(feed.spill_budget), "16GiB", MIB(1), TIB(64),
      NULL, 0, "Bytes of spill files at most; beyond it the feed applies flow control."},
-    {"feed", "queue_size", TKC_CONF_T_SIZE, OFF(feed.queue_size), "64MiB", KIB(64), GIB(64), NULL,
-     0, "Bytes of rows in flight between the feed workers and the pipeline before flow control."},
+    {"feed", "queue_size", TKC_CONF_T_SIZE, OFF(feed.queue_size), "0", 0, GIB(64), NULL, 0,
+     "Bytes of rows in flight between the feed workers and the pipeline before flow control; part "
+     "of memory_quota. 0: memory_quota / 16, at most 64MiB. At least 64KiB when set."},
     {"feed", "alter_interval", TKC_CONF_T_DURATION, OFF(feed.alter_interval_ms), "1s", 0,
      HOUR(1), NULL, 0,
      "Minimum time between two stream creations or retirements to one store (TiCDC: 1s)."},
@@ -125,8 +128,11 @@ static const tkc_conf_key_t keys[] = {
      16, NULL, 0,
      "> 0: run librdkafka's mock cluster with this many brokers inside the process instead of a "
      "real Kafka (the demo; data is lost at exit)."},
-    {"kafka", "max_inflight", TKC_CONF_T_SIZE, OFF(kafka.max_inflight), "64MiB", MIB(1), GIB(64),
-     NULL, 0, "Bytes produced and not yet acknowledged before the pipeline waits."},
+    {"kafka", "max_inflight", TKC_CONF_T_SIZE, OFF(kafka.max_inflight), "0", 0, GIB(64), NULL, 0,
+     "Bytes produced and not yet acknowledged before the pipeline waits (each message counts its "
+     "key, value and about 384 bytes of bookkeeping); part of [feed] memory_quota, and librdkafka's "
+     "queue.buffering.max.kbytes defaults to it. 0: memory_quota / 8, at most 256MiB. At least "
+     "1MiB when set."},
     {"kafka", "timeout", TKC_CONF_T_DURATION, OFF(kafka.timeout_ms), "30s", SEC(1), HOUR(1), NULL,
      0, "Deadline of blocking admin and metadata calls (topic creation, checkpoint read)."},
     {"kafka", "schema_dir", TKC_CONF_T_STRING, OFF(kafka.schema_dir), TKC_DEFAULT_SCHEMA_DIR, 0,

@@ -29,9 +29,9 @@ typedef enum {
 /** One region's piece of a span: ENCODED [start, end) clipped to the span. */
 typedef struct {
     uint64_t region_id;
-    uint8_t *start; /* owned by the event */
+    uint8_t *start; /* owned by the event (in its key blocks) */
     size_t start_len;
-    uint8_t *end;   /* owned by the event; len 0 = +inf */
+    uint8_t *end;   /* owned by the event (in its key blocks); len 0 = +inf */
     size_t end_len;
 } tkc_feed_region_range_t;
 
@@ -49,6 +49,7 @@ typedef struct tkc_feed_event_s {
     uint64_t ts;
     tkc_feed_region_range_t *regions; /* owned by the event */
     size_t n_regions;
+    void *key_blocks_; /* private: the blocks holding the regions' keys */
 
     /* ERROR */
     tkc_err_t err;

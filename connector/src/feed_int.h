@@ -170,11 +170,18 @@ typedef struct feed_region_s {
 
     /* what to register, set by the scheduler */
     uint32_t span;
+    feed_region_status_t status; /* (here: fills the hole after span) */
     uint64_t region_id, conf_ver, version;
     uint64_t store_id, peer_id; /* the leader */
-    char store_addr[128];
-    uint8_t *start, *end; /* ENCODED, clipped to the span, owned; end_len 0 = +inf */
-    size_t start_len, end_len;
+    /* for the worker's store lookup only: set by the scheduler when it
+     * dispatches (tkc_feed_region_set_store_addr), freed by the reset that
+     * follows the lookup, so a subscribed region does not carry it */
+    char *store_addr;
+    /* ENCODED, clipped to the span; end_len 0 = +inf. They point into the
+     * region's own block (one allocation per region, feed_region.c) and
+     * never change. */
+    uint8_t *start, *end;
+    uint32_t start_len, end_len; /* keys are far below 4 GiB */
     uint64_t checkpoint_ts; /* from the range lock */
     int64_t not_before_ms;  /* scheduler: do not dispatch before */
     bool reload_store;      /* scheduler: reload the store address first */
@@ -183,8 +190,7 @@ typedef struct feed_region_s {
     /* the live subscription, owned by the worker */
     feed_stream_t *fs;
     uint64_t request_id;
-    tkc_matcher_t *matcher;
-    feed_region_status_t status;
+    tkc_matcher_t *matcher; /* NULL or live in the region's block; borrows start/end */
     int64_t sent_ms, dereg_ms, last_resolve_req_ms, last_log_ms;
     int64_t last_advance_ms; /* when its resolved ts last moved (or it registered) */
     uint32_t log_suppressed;
@@ -194,6 +200,7 @@ typedef struct feed_region_s {
     uint64_t resolved_ts; /* last resolved ts: the next checkpoint */
     uint64_t hint_store_id, hint_peer_id;
     uint64_t backoff_ms; /* server_is_busy.backoff_ms */
+    /* the block goes on: the matcher's room, then start and end */
 } feed_region_t;
 
 /* feed_region.c */
@@ -203,8 +210,11 @@ feed_region_t *tkc_feed_region_new(uint32_t span, uint64_t region_id, uint64_t c
 /** Frees the region and its matcher (it must not be registered anywhere). */
 void tkc_feed_region_free(feed_region_t *r);
 void tkc_feed_region_free_list(feed_region_t *list);
-/** Drops the subscription part (matcher, stream, status) keeping the task. */
+/** Drops the subscription part (matcher, stream, status, store address)
+ * keeping the task. */
 void tkc_feed_region_reset(feed_region_t *r);
+/** Sets (a copy of) or, with NULL, frees the store address. */
+void tkc_feed_region_set_store_addr(feed_region_t *r, const char *addr);
 
 /* ===== messages between threads ===== */
 

@@ -27,12 +27,18 @@
  *     prewrite after INITIALIZED, is logged as an error, counted, and the
  *     registration is replaced; nothing partial is emitted.
  *
+ * Memory: one feed_region_t per subscribed region, so it is one block:
+ * the state, the matcher (embedded, tkc_matcher_init) and the encoded
+ * start/end keys, which the matcher borrows. The store address the
+ * scheduler hands over is freed as soon as the worker has looked it up.
+ *
  * Thread: the owning worker thread only.
  */
 #include "feed_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvrpcpb.pb-c.h"
@@ -45,19 +51,34 @@
 /* one log line per region per this many ms for repeated problems */
 #define REGION_LOG_INTERVAL_MS 10000
 
+/* where the matcher's room starts in the region's block (malloc alignment) */
+static size_t matcher_off(void)
+{
+    return (sizeof(feed_region_t) + 15) & ~(size_t)15;
+}
+
 feed_region_t *tkc_feed_region_new(uint32_t span, uint64_t region_id, uint64_t conf_ver,
                                    uint64_t version, const uint8_t *start, size_t start_len,
                                    const uint8_t *end, size_t end_len, uint64_t checkpoint_ts)
 {
-    feed_region_t *r = tkc_calloc(1, sizeof(*r));
+    /* one allocation per region: the state, the matcher's room (the matcher
+     * lives there while registered, tkc_matcher_init) and the keys, which
+     * the matcher borrows instead of copying */
+    if (start_len > UINT32_MAX || end_len > UINT32_MAX)
+        abort(); /* region keys from PD: far below 4 GiB */
+    feed_region_t *r = tkc_calloc(1, matcher_off() + tkc_matcher_size() + start_len + end_len);
     r->span = span;
     r->region_id = region_id;
     r->conf_ver = conf_ver;
     r->version = version;
-    r->start = tkc_memdup(start, start_len);
-    r->start_len = start_len;
-    r->end = tkc_memdup(end, end_len);
-    r->end_len = end_len;
+    r->start = (uint8_t *)r + matcher_off() + tkc_matcher_size();
+    if (start_len)
+        memcpy(r->start, start, start_len);
+    r->start_len = (uint32_t)start_len;
+    r->end = r->start + start_len;
+    if (end_len)
+        memcpy(r->end, end, end_len);
+    r->end_len = (uint32_t)end_len;
     r->checkpoint_ts = checkpoint_ts;
     r->resolved_ts = checkpoint_ts;
     return r;
@@ -65,20 +86,26 @@ feed_region_t *tkc_feed_region_new(uint32_t span, uint64_t region_id, uint64_t c
 
 void tkc_feed_region_reset(feed_region_t *r)
 {
-    tkc_matcher_destroy(r->matcher);
+    tkc_matcher_fini(r->matcher);
     r->matcher = NULL;
     r->fs = NULL;
     r->request_id = 0;
     r->status = FR_PENDING;
+    tkc_feed_region_set_store_addr(r, NULL);
+}
+
+void tkc_feed_region_set_store_addr(feed_region_t *r, const char *addr)
+{
+    tkc_free(r->store_addr);
+    r->store_addr = addr ? tkc_strdup(addr) : NULL;
 }
 
 void tkc_feed_region_free(feed_region_t *r)
 {
     if (!r)
         return;
-    tkc_matcher_destroy(r->matcher);
-    tkc_free(r->start);
-    tkc_free(r->end);
+    tkc_matcher_fini(r->matcher);
+    tkc_free(r->store_addr);
     tkc_free(r);
 }
 
@@ -216,8 +243,8 @@ feed_reg_result_t tkc_feed_region_register(feed_worker_t *w, feed_stream_t *fs, 
         .span_start_ts = f->start_ts,
         .checkpoint_ts = r->checkpoint_ts,
     };
-    tkc_matcher_destroy(r->matcher);
-    r->matcher = tkc_matcher_new(&mc);
+    tkc_matcher_fini(r->matcher);
+    r->matcher = tkc_matcher_init((uint8_t *)r + matcher_off(), &mc);
     r->fs = fs;
     r->status = FR_REGISTERED;
     r->sent_ms = now;

@@ -210,7 +210,7 @@ static void dispatch(feed_sched_t *s, feed_region_t *r, int64_t now)
     tkc_err_t err = tkc_pd_client_get_store(f->pd, r->store_id, reload, &st, errstr,
                                             sizeof(errstr));
     if (err == TKC_ERR_OK && st.address[0]) {
-        snprintf(r->store_addr, sizeof(r->store_addr), "%s", st.address);
+        tkc_feed_region_set_store_addr(r, st.address);
         r->store_pre73 = version_before_7_3(st.version);
         tkc_feed_worker_submit(worker_of(f, r->region_id), r);
         return;

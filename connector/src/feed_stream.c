@@ -54,7 +54,7 @@ feed_stream_t *tkc_feed_stream_new(feed_worker_t *w, feed_store_t *ws, bool v2, 
     fs->status = GRPC_STATUS_OK;
     fs->opened_ms = now;
     fs->last_recv_ms = now;
-    fs->by_region = tkc_hashmap_new();
+    fs->by_region = tkc_hashmap_new_fixed(sizeof(uint64_t)); /* region id; one per region */
     fs->next = w->streams;
     w->streams = fs;
     return fs;

@@ -627,7 +627,7 @@ feed_worker_t *tkc_feed_worker_new(tkc_feed_t *f, int idx)
     w->cq = grpc_completion_queue_create_for_next(NULL);
     w->tbl = tkc_stream_table_new(f->cfg.alter_interval_ms, NULL);
     w->inbox = tkc_msgq_new(SIZE_MAX / 4);
-    w->regions = tkc_hashmap_new();
+    w->regions = tkc_hashmap_new_fixed(12); /* (span, region id); one per region */
     w->rng = (uint64_t)tkc_clock_mono_ms() * 2654435761u + (uint64_t)idx + 1;
     return w;
 }

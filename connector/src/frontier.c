@@ -13,23 +13,23 @@
  *             gives the span minimum in O(1).
  *   spans     a segment tree (array heap) of the span minimums: the feed
  *             minimum is its root, an update is O(log spans).
- *   cache     hash map (span, region id) -> piece node, so a region that
- *             forwards the same range again costs one hash lookup and one
- *             O(log n) weight update. A cached node is removed from the cache
- *             whenever the node is removed; a node whose range changed stays
- *             cached but fails the exact-range check and takes the slow path.
+ *   fast path a region that forwards the same range again finds its piece
+ *             by its start key (one O(log n) descent) and updates the weight
+ *             (O(log n)). An earlier version kept a hash map (span, region id)
+ *             -> piece for the lookup; at 100k regions that map cost about
+ *             60 bytes per region for a lookup of the same order as the
+ *             weight update that follows anyway, so it was dropped (memory
+ *             per idle region is a target, issue 7).
  *
  * Invariants (tkc_frontier_check):
  *   - every span is tiled, the first piece starts at the span start;
  *   - segment tree leaves equal the span minimums;
- *   - every cache entry points to a live node carrying that region id.
  *   - a range's ts never decreases (see forward()).
  */
 #include "frontier.h"
 
 #include <string.h>
 
-#include "util/hashmap.h"
 #include "util/mem.h"
 #include "util/omap.h"
 
@@ -44,16 +44,7 @@ struct tkc_frontier_s {
     size_t n_spans;
     size_t tree_size;  /* power of two >= n_spans */
     uint64_t *tree;    /* tree[1] is the root; leaves at tree_size + i */
-    tkc_hashmap_t *cache;
 };
-
-#define CACHE_KEY_LEN 12
-
-static void cache_key(uint8_t out[CACHE_KEY_LEN], uint32_t span, uint64_t region_id)
-{
-    memcpy(out, &span, 4);
-    memcpy(out + 4, &region_id, 8);
-}
 
 static inline uint64_t node_region(const tkc_omap_node_t *n)
 {
@@ -117,7 +108,6 @@ tkc_frontier_t *tkc_frontier_new(const tkc_keyrange_t *spans, size_t n_spans, ui
         tkc_omap_insert(s->pieces, s->start, s->start_len, NULL, initial_ts, NULL);
         tree_update(f, (uint32_t)i);
     }
-    f->cache = tkc_hashmap_new();
     return f;
 }
 
@@ -132,7 +122,6 @@ void tkc_frontier_destroy(tkc_frontier_t *f)
     }
     tkc_free(f->spans);
     tkc_free(f->tree);
-    tkc_hashmap_destroy(f->cache, NULL);
     tkc_free(f);
 }
 
@@ -145,17 +134,6 @@ static tkc_omap_node_t *split_at(span_t *s, const uint8_t *key, size_t len)
     if (tkc_key_cmp(nkey, nlen, key, len) == 0)
         return n;
     return tkc_omap_insert(s->pieces, key, len, NULL, tkc_omap_weight(n), NULL);
-}
-
-static void forget_node(tkc_frontier_t *f, uint32_t span, tkc_omap_node_t *n)
-{
-    uint64_t region = node_region(n);
-    if (!region)
-        return;
-    uint8_t ck[CACHE_KEY_LEN];
-    cache_key(ck, span, region);
-    if (tkc_hashmap_get(f->cache, ck, sizeof(ck)) == n)
-        tkc_hashmap_remove(f->cache, ck, sizeof(ck));
 }
 
 tkc_err_t tkc_frontier_forward(tkc_frontier_t *f, uint32_t span, uint64_t region_id,
@@ -178,17 +156,17 @@ tkc_err_t tkc_frontier_forward(tkc_frontier_t *f, uint32_t span, uint64_t region
     if (tkc_key_cmp_end(start, start_len, end, end_len) >= 0)
         return TKC_ERR_INVALID_ARG;
 
-    uint8_t ck[CACHE_KEY_LEN];
-    cache_key(ck, span, region_id);
-
-    /* fast path: the region's piece is exactly this range */
-    tkc_omap_node_t *n = region_id ? tkc_hashmap_get(f->cache, ck, sizeof(ck)) : NULL;
+    /*
+     * fast path: a piece is exactly this range. The slow path below would
+     * leave the same result (nothing to cut or fold, ts = max), so this is
+     * only a shortcut, whichever region reported the piece before.
+     */
+    tkc_omap_node_t *n = tkc_omap_find(s->pieces, start, start_len);
     if (n) {
-        size_t kl, el;
-        const uint8_t *k = tkc_omap_key(n, &kl);
+        size_t el;
         const uint8_t *e = piece_end(s, n, &el);
-        if (tkc_key_cmp(k, kl, start, start_len) == 0 &&
-            tkc_key_end_cmp(e, el, end, end_len) == 0) {
+        if (tkc_key_end_cmp(e, el, end, end_len) == 0) {
+            set_node_region(n, region_id);
             if (ts > tkc_omap_weight(n)) {
                 tkc_omap_set_weight(s->pieces, n, ts);
                 tree_update(f, span);
@@ -207,7 +185,6 @@ tkc_err_t tkc_frontier_forward(tkc_frontier_t *f, uint32_t span, uint64_t region
         tkc_omap_node_t *next = tkc_omap_next(p);
         if (tkc_omap_weight(p) < covered)
             covered = tkc_omap_weight(p);
-        forget_node(f, span, p);
         tkc_omap_remove(s->pieces, p);
         p = next;
     }
@@ -216,12 +193,9 @@ tkc_err_t tkc_frontier_forward(tkc_frontier_t *f, uint32_t span, uint64_t region
      * (every piece of it was), so taking the max never moves it back.
      */
     uint64_t nts = ts > covered ? ts : covered;
-    forget_node(f, span, first);
     set_node_region(first, region_id);
     if (nts != tkc_omap_weight(first))
         tkc_omap_set_weight(s->pieces, first, nts);
-    if (region_id)
-        tkc_hashmap_put(f->cache, ck, sizeof(ck), first);
     tree_update(f, span);
     return TKC_ERR_OK;
 }
@@ -300,22 +274,5 @@ bool tkc_frontier_check(const tkc_frontier_t *f)
     }
     if (f->tree[1] != all)
         return false;
-    tkc_hashmap_iter_t it = TKC_HASHMAP_ITER_INIT;
-    const void *key;
-    size_t klen;
-    void *val;
-    while (tkc_hashmap_next(f->cache, &it, &key, &klen, &val)) {
-        uint32_t span;
-        uint64_t region;
-        memcpy(&span, key, 4);
-        memcpy(&region, (const uint8_t *)key + 4, 8);
-        if (span >= f->n_spans || node_region(val) != region)
-            return false;
-        /* the node must still be in that span's map */
-        size_t nl;
-        const uint8_t *nk = tkc_omap_key(val, &nl);
-        if (tkc_omap_find(f->spans[span].pieces, nk, nl) != val)
-            return false;
-    }
     return true;
 }

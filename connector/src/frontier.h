@@ -8,7 +8,7 @@
  * pieces and the feed's resolved ts is the minimum over its spans.
  *
  *   - forward is O(log n) when the region's piece is unchanged (the common
- *     case: a cache maps (span, region id) to its piece); when the region's
+ *     case: the piece is found by its start key); when the region's
  *     range changed (split, merge, first report) the pieces it covers are
  *     cut and merged into one, O(log n + pieces covered);
  *   - the span and feed minimums are O(1);

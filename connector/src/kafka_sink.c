@@ -51,6 +51,20 @@
 #include "util/mem.h"
 
 #define DEFAULT_MAX_INFLIGHT ((size_t)64 * 1024 * 1024)
+
+/*
+ * What one in-flight message costs besides its key and value bytes: our
+ * sink_msg_t and attempt record, the key copy, and librdkafka's own message
+ * (about 200 bytes in 2.0), with malloc's headers. Charged against
+ * max_inflight so that the budget bounds the memory, not only the payload:
+ * for 300-byte rows the overhead is larger than the payload.
+ */
+#define MSG_OVERHEAD_BYTES 384
+
+static size_t msg_charge(size_t key_len, size_t value_len)
+{
+    return key_len + value_len + MSG_OVERHEAD_BYTES;
+}
 #define DEFAULT_TIMEOUT_MS 30000
 
 typedef struct sink_msg_s sink_msg_t;
@@ -178,7 +192,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 static void msg_free(tkc_kafka_sink_t *sk, sink_msg_t *m)
 {
-    sk->stats.inflight_bytes -= m->key_len + m->value_len;
+    sk->stats.inflight_bytes -= msg_charge(m->key_len, m->value_len);
     tkc_free(m->key);
     tkc_free(m->value);
     tkc_free(m);
@@ -412,6 +426,16 @@ tkc_kafka_sink_t *tkc_kafka_sink_new(const tkc_kafka_sink_config_t *cfg, char *e
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char buf[512];
     bool txn = cfg->transactional_id && *cfg->transactional_id;
+    /*
+     * librdkafka's queue holds only what produce() let through, which
+     * max_inflight bounds (the payload is below the charge); its own limit
+     * (default 1 GiB) is set to the same budget plus 1 MiB for watermark
+     * copies, so that nothing inside librdkafka can outgrow the memory
+     * budget either (an operator's value still wins).
+     */
+    size_t max_inflight = cfg->max_inflight_bytes ? cfg->max_inflight_bytes : DEFAULT_MAX_INFLIGHT;
+    char queue_kb[32];
+    snprintf(queue_kb, sizeof(queue_kb), "%zu", max_inflight / 1024 + 1024);
     /* defaults first, then the operator's pass-through properties win */
     struct {
         const char *name, *value;
@@ -426,6 +450,7 @@ tkc_kafka_sink_t *tkc_kafka_sink_new(const tkc_kafka_sink_config_t *cfg, char *e
         /* infinite: librdkafka retries in order until the broker is back */
         {"message.timeout.ms", "0", !txn},
         {"linger.ms", "5", true},
+        {"queue.buffering.max.kbytes", queue_kb, true},
         {"transactional.id", cfg->transactional_id, txn},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
@@ -454,7 +479,7 @@ tkc_kafka_sink_t *tkc_kafka_sink_new(const tkc_kafka_sink_config_t *cfg, char *e
     tkc_kafka_sink_t *sk = tkc_calloc(1, sizeof(*sk));
     sk->transactional = txn;
     sk->mock = cfg->mock_brokers > 0;
-    sk->max_inflight = cfg->max_inflight_bytes ? cfg->max_inflight_bytes : DEFAULT_MAX_INFLIGHT;
+    sk->max_inflight = max_inflight;
     sk->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
     sk->dr_cb = cfg->dr_cb;
     sk->opaque = cfg->opaque;
@@ -824,7 +849,7 @@ tkc_err_t tkc_kafka_sink_produce(tkc_kafka_sink_t *sk, const char *topic, int32_
             return TKC_ERR_QUEUE_FULL;
     }
     if (sk->stats.inflight_bytes > 0 &&
-        sk->stats.inflight_bytes + key_len + value_len > sk->max_inflight)
+        sk->stats.inflight_bytes + msg_charge(key_len, value_len) > sk->max_inflight)
         return TKC_ERR_QUEUE_FULL;
 
     sink_msg_t *m = tkc_calloc(1, sizeof(*m));
@@ -870,7 +895,7 @@ tkc_err_t tkc_kafka_sink_produce(tkc_kafka_sink_t *sk, const char *topic, int32_
     p->tail = m;
     sk->stats.produced++;
     sk->stats.inflight_msgs++;
-    sk->stats.inflight_bytes += key_len + value_len;
+    sk->stats.inflight_bytes += msg_charge(key_len, value_len);
     return TKC_ERR_OK;
 }
 

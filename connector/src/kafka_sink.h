@@ -83,7 +83,11 @@ typedef struct tkc_kafka_sink_config_s {
     size_t n_props;
     const char *transactional_id;  /* NULL: idempotent producer, else transactional */
     int mock_brokers;              /* > 0: librdkafka's embedded mock cluster */
-    size_t max_inflight_bytes;     /* 0: 64 MiB; produce() says QUEUE_FULL above it */
+    /* 0: 64 MiB; produce() says QUEUE_FULL above it. A message counts its
+     * key and value plus a fixed estimate of its bookkeeping (ours and
+     * librdkafka's), so this bounds memory; librdkafka's
+     * queue.buffering.max.kbytes defaults to the same budget + 1 MiB. */
+    size_t max_inflight_bytes;
     int64_t timeout_ms;            /* blocking admin/metadata calls; 0: 30 s */
     tkc_kafka_sink_dr_cb *dr_cb;
     void *opaque;
@@ -102,7 +106,7 @@ typedef struct tkc_kafka_sink_stats_s {
     uint64_t delivered;         /* reported delivered */
     uint64_t failed;            /* reported failed */
     uint64_t inflight_msgs;     /* produced, not reported delivered yet */
-    uint64_t inflight_bytes;
+    uint64_t inflight_bytes;    /* as charged: key + value + per-message overhead */
     size_t n_error_kinds;
     tkc_kafka_sink_error_count_t errors[TKC_KAFKA_SINK_MAX_ERROR_KINDS]; /* by error code */
 } tkc_kafka_sink_stats_t;

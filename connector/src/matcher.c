@@ -25,11 +25,20 @@
  * State: a hash map keyed by the 8-byte big-endian start_ts followed by the
  * raw key -> pending prewrite (value + old value); FIFO lists of COMMITs and
  * ROLLBACKs seen before INITIALIZED.
+ *
+ * Memory: there is one matcher per subscribed region, and most regions of a
+ * large cluster are idle. So the matcher itself is small (the range is the
+ * region's, borrowed, not copied; the feed even embeds the matcher in its
+ * region block, tkc_matcher_init()), and the map and lists live in a separate
+ * "pending" block that exists only while something is pending: created by
+ * the first PREWRITE or cached row, freed when the last one is gone. An idle
+ * region costs one small allocation here instead of four.
  */
 #include "matcher.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/hashmap.h"
@@ -64,22 +73,28 @@ typedef struct cache_list_s {
     size_t count;
 } cache_list_t;
 
-struct tkc_matcher_s {
-    uint64_t region_id;
-    uint32_t span_index;
-    uint64_t span_start_ts;
-    uint64_t resolved_ts;
-    bool initialized;
-    bool failed;
-    uint8_t *start; /* encoded range, owned */
-    size_t start_len;
-    uint8_t *end;
-    size_t end_len;
+/* what is pending; allocated only while something is */
+typedef struct pending_s {
     tkc_hashmap_t *prewrites; /* match key -> prewrite_t */
     cache_list_t commits;
     cache_list_t rollbacks;
     size_t held_bytes; /* prewrite_t + cached_t allocations */
-    tkc_matcher_stats_t stats;
+} pending_t;
+
+struct tkc_matcher_s {
+    uint64_t region_id;
+    uint64_t span_start_ts;
+    uint64_t resolved_ts;
+    const uint8_t *start; /* encoded range, borrowed (see tkc_matcher_conf_t) */
+    const uint8_t *end;
+    uint32_t start_len, end_len;
+    uint32_t span_index;
+    bool initialized;
+    bool failed;
+    pending_t *p; /* NULL while nothing is pending */
+    struct {      /* the counters of tkc_matcher_stats_t (the rest is computed) */
+        uint64_t dropped_out_of_range, dropped_before_start, ignored_unmatched, emitted;
+    } stats;
 };
 
 /* ===== match keys ===== */
@@ -118,6 +133,37 @@ static void prewrite_free(void *p)
     tkc_free(p);
 }
 
+static pending_t *pending_get(tkc_matcher_t *m)
+{
+    if (!m->p) {
+        m->p = tkc_calloc(1, sizeof(*m->p));
+        m->p->prewrites = tkc_hashmap_new();
+    }
+    return m->p;
+}
+
+static void cache_list_free(cache_list_t *l);
+
+static void pending_free(pending_t *p)
+{
+    if (!p)
+        return;
+    tkc_hashmap_destroy(p->prewrites, prewrite_free);
+    cache_list_free(&p->commits);
+    cache_list_free(&p->rollbacks);
+    tkc_free(p);
+}
+
+/* Frees the pending block once nothing is left in it. */
+static void pending_release_if_empty(tkc_matcher_t *m)
+{
+    pending_t *p = m->p;
+    if (p && !p->commits.head && !p->rollbacks.head && tkc_hashmap_count(p->prewrites) == 0) {
+        pending_free(p);
+        m->p = NULL;
+    }
+}
+
 static void cache_list_free(cache_list_t *l)
 {
     cached_t *c = l->head;
@@ -130,7 +176,7 @@ static void cache_list_free(cache_list_t *l)
     l->count = 0;
 }
 
-static void cache_push(tkc_matcher_t *m, cache_list_t *l, const tkc_feed_row_t *row)
+static void cache_push(pending_t *p, cache_list_t *l, const tkc_feed_row_t *row)
 {
     size_t size = sizeof(cached_t) + row->key_len;
     cached_t *c = tkc_malloc(size);
@@ -148,7 +194,7 @@ static void cache_push(tkc_matcher_t *m, cache_list_t *l, const tkc_feed_row_t *
         l->head = c;
     l->tail = c;
     l->count++;
-    m->held_bytes += size;
+    p->held_bytes += size;
 }
 
 /* Writes at most 64 key bytes as hex, marking truncation. */
@@ -206,14 +252,17 @@ static bool in_range(const tkc_matcher_t *m, const uint8_t *key, size_t key_len)
 static prewrite_t *take_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *key,
                                  size_t key_len)
 {
+    pending_t *p = m->p;
+    if (!p)
+        return NULL;
     match_key_t mk;
     match_key_init(&mk, start_ts, key, key_len);
-    prewrite_t *pw = tkc_hashmap_get(m->prewrites, mk.p, mk.len);
+    prewrite_t *pw = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
     if (pw && !m->initialized && (pw->value_len == 0 || pw->generation > 0))
         pw = NULL;
     if (pw) {
-        tkc_hashmap_remove(m->prewrites, mk.p, mk.len);
-        m->held_bytes -= pw->alloc_size;
+        tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
+        p->held_bytes -= pw->alloc_size;
     }
     match_key_fini(&mk);
     return pw;
@@ -221,11 +270,14 @@ static prewrite_t *take_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint
 
 static void drop_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *key, size_t key_len)
 {
+    pending_t *p = m->p;
+    if (!p)
+        return;
     match_key_t mk;
     match_key_init(&mk, start_ts, key, key_len);
-    prewrite_t *pw = tkc_hashmap_remove(m->prewrites, mk.p, mk.len);
+    prewrite_t *pw = tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
     if (pw) {
-        m->held_bytes -= pw->alloc_size;
+        p->held_bytes -= pw->alloc_size;
         tkc_free(pw);
     }
     match_key_fini(&mk);
@@ -235,9 +287,10 @@ static void drop_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *ke
 
 static void put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row)
 {
+    pending_t *p = pending_get(m);
     match_key_t mk;
     match_key_init(&mk, row->start_ts, row->key, row->key_len);
-    prewrite_t *old = tkc_hashmap_get(m->prewrites, mk.p, mk.len);
+    prewrite_t *old = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
     if (old) {
         /*
          * TiKV may send a "fake" prewrite with an empty value for the same
@@ -262,12 +315,12 @@ static void put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row)
         memcpy(pw->data, row->value, row->value_len);
     if (row->old_value_len)
         memcpy(pw->data + row->value_len, row->old_value, row->old_value_len);
-    old = tkc_hashmap_put(m->prewrites, mk.p, mk.len, pw);
+    old = tkc_hashmap_put(p->prewrites, mk.p, mk.len, pw);
     if (old) {
-        m->held_bytes -= old->alloc_size;
+        p->held_bytes -= old->alloc_size;
         tkc_free(old);
     }
-    m->held_bytes += size;
+    p->held_bytes += size;
     match_key_fini(&mk);
 }
 
@@ -328,12 +381,14 @@ static tkc_err_t put_commit(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_mat
     prewrite_t *pw = take_prewrite(m, row->start_ts, row->key, row->key_len);
     if (!pw) {
         if (!m->initialized) {
-            cache_push(m, &m->commits, row);
+            pending_t *p = pending_get(m);
+            cache_push(p, &p->commits, row);
             return TKC_ERR_OK;
         }
         return fail(m, TKC_MATCHER_ERR_PREWRITE_NOT_MATCH, "prewrite not match", row->key,
                     row->key_len, row->start_ts, row->commit_ts, errstr, errstr_size);
     }
+    pending_release_if_empty(m);
     return emit_commit(m, row->op, row->key, row->key_len, row->start_ts, row->commit_ts, pw, emit,
                        opaque, errstr, errstr_size);
 }
@@ -366,11 +421,14 @@ static tkc_err_t put_initialized(tkc_matcher_t *m, tkc_matcher_emit_cb *emit, vo
 {
     m->initialized = true;
     tkc_err_t err = TKC_ERR_OK;
+    pending_t *p = m->p;
+    if (!p)
+        return TKC_ERR_OK;
 
     /* detach the lists first: an error below leaves nothing half-replayed */
-    cached_t *c = m->commits.head;
-    m->commits.head = m->commits.tail = NULL;
-    m->commits.count = 0;
+    cached_t *c = p->commits.head;
+    p->commits.head = p->commits.tail = NULL;
+    p->commits.count = 0;
     while (c) {
         cached_t *next = c->next;
         if (err == TKC_ERR_OK) {
@@ -387,51 +445,68 @@ static tkc_err_t put_initialized(tkc_matcher_t *m, tkc_matcher_emit_cb *emit, vo
                 m->stats.ignored_unmatched++;
             }
         }
-        m->held_bytes -= c->alloc_size;
+        p->held_bytes -= c->alloc_size;
         tkc_free(c);
         c = next;
     }
 
-    c = m->rollbacks.head;
-    m->rollbacks.head = m->rollbacks.tail = NULL;
-    m->rollbacks.count = 0;
+    c = p->rollbacks.head;
+    p->rollbacks.head = p->rollbacks.tail = NULL;
+    p->rollbacks.count = 0;
     while (c) {
         cached_t *next = c->next;
         if (err == TKC_ERR_OK)
             drop_prewrite(m, c->start_ts, c->key, c->key_len);
-        m->held_bytes -= c->alloc_size;
+        p->held_bytes -= c->alloc_size;
         tkc_free(c);
         c = next;
     }
+    pending_release_if_empty(m);
     return err;
 }
 
 /* ===== public ===== */
 
+size_t tkc_matcher_size(void)
+{
+    return sizeof(tkc_matcher_t);
+}
+
 tkc_matcher_t *tkc_matcher_new(const tkc_matcher_conf_t *conf)
 {
-    tkc_matcher_t *m = tkc_calloc(1, sizeof(*m));
+    return tkc_matcher_init(tkc_malloc(sizeof(tkc_matcher_t)), conf);
+}
+
+tkc_matcher_t *tkc_matcher_init(void *mem, const tkc_matcher_conf_t *conf)
+{
+    tkc_matcher_t *m = mem;
+    memset(m, 0, sizeof(*m));
     m->region_id = conf->region_id;
     m->span_index = conf->span_index;
     m->span_start_ts = conf->span_start_ts;
     m->resolved_ts = conf->checkpoint_ts;
-    m->start = tkc_memdup(conf->start, conf->start_len);
-    m->start_len = conf->start_len;
-    m->end = tkc_memdup(conf->end, conf->end_len);
-    m->end_len = conf->end_len;
-    m->prewrites = tkc_hashmap_new();
+    if (conf->start_len > UINT32_MAX || conf->end_len > UINT32_MAX)
+        abort(); /* keys are bounded far below this by TiKV */
+    m->start = conf->start;
+    m->start_len = (uint32_t)conf->start_len;
+    m->end = conf->end;
+    m->end_len = (uint32_t)conf->end_len;
     return m;
+}
+
+void tkc_matcher_fini(tkc_matcher_t *m)
+{
+    if (!m)
+        return;
+    pending_free(m->p);
+    m->p = NULL;
 }
 
 void tkc_matcher_destroy(tkc_matcher_t *m)
 {
     if (!m)
         return;
-    tkc_hashmap_destroy(m->prewrites, prewrite_free);
-    cache_list_free(&m->commits);
-    cache_list_free(&m->rollbacks);
-    tkc_free(m->start);
-    tkc_free(m->end);
+    tkc_matcher_fini(m);
     tkc_free(m);
 }
 
@@ -464,10 +539,13 @@ tkc_err_t tkc_matcher_put(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_match
     case TKC_FEED_LOG_COMMITTED:
         return put_committed(m, row, emit, opaque, errstr, errstr_size);
     case TKC_FEED_LOG_ROLLBACK:
-        if (!m->initialized)
-            cache_push(m, &m->rollbacks, row);
-        else
+        if (!m->initialized) {
+            pending_t *p = pending_get(m);
+            cache_push(p, &p->rollbacks, row);
+        } else {
             drop_prewrite(m, row->start_ts, row->key, row->key_len);
+            pending_release_if_empty(m);
+        }
         return TKC_ERR_OK;
     default:
         return TKC_ERR_OK;
@@ -499,14 +577,20 @@ bool tkc_matcher_failed(const tkc_matcher_t *m)
 
 void tkc_matcher_get_stats(const tkc_matcher_t *m, tkc_matcher_stats_t *st)
 {
-    *st = m->stats;
-    st->prewrites = tkc_hashmap_count(m->prewrites);
-    st->cached_commits = m->commits.count;
-    st->cached_rollbacks = m->rollbacks.count;
+    memset(st, 0, sizeof(*st));
+    st->dropped_out_of_range = m->stats.dropped_out_of_range;
+    st->dropped_before_start = m->stats.dropped_before_start;
+    st->ignored_unmatched = m->stats.ignored_unmatched;
+    st->emitted = m->stats.emitted;
+    st->prewrites = m->p ? tkc_hashmap_count(m->p->prewrites) : 0;
+    st->cached_commits = m->p ? m->p->commits.count : 0;
+    st->cached_rollbacks = m->p ? m->p->rollbacks.count : 0;
 }
 
 size_t tkc_matcher_bytes(const tkc_matcher_t *m)
 {
-    return sizeof(*m) + m->start_len + m->end_len + tkc_hashmap_bytes(m->prewrites) +
-           m->held_bytes;
+    size_t n = sizeof(*m);
+    if (m->p)
+        n += sizeof(*m->p) + tkc_hashmap_bytes(m->p->prewrites) + m->p->held_bytes;
+    return n;
 }

@@ -40,7 +40,10 @@ typedef struct tkc_matcher_conf_s {
     /*
      * The subscribed range of this registration in ENCODED (memcomparable)
      * form, as sent in the request: rows whose encoded key is outside
-     * [start, end) are dropped. end_len 0 means +inf. Copied.
+     * [start, end) are dropped. end_len 0 means +inf. BORROWED: the bytes
+     * must stay valid and unchanged until tkc_matcher_destroy() (the feed
+     * passes its region's own range, which outlives the registration); not
+     * copied because there is one matcher per subscribed region.
      */
     const uint8_t *start;
     size_t start_len;
@@ -65,7 +68,8 @@ typedef void tkc_matcher_emit_cb(void *opaque, tkc_row_t *row);
 
 /**
  * @brief Creates a matcher for one region registration.
- * @param conf borrowed; the range bytes are copied.
+ * @param conf borrowed for the call, except the range bytes, which must
+ *             outlive the matcher (see tkc_matcher_conf_t).
  * @returns the matcher, owned by the caller; free with tkc_matcher_destroy().
  * @locality the feed worker thread that owns the registration
  */
@@ -73,6 +77,25 @@ tkc_matcher_t *tkc_matcher_new(const tkc_matcher_conf_t *conf);
 
 /** Frees the matcher and everything it still holds (NULL is a no-op). */
 void tkc_matcher_destroy(tkc_matcher_t *m);
+
+/**
+ * Bytes a matcher takes, for embedding one in a larger allocation: the feed
+ * keeps one matcher per subscribed region inside the region's own block
+ * (one allocation per region, and none on the worker's heap at
+ * registration, between the request buffers that come and go).
+ */
+size_t tkc_matcher_size(void);
+
+/**
+ * @brief tkc_matcher_new() in caller-provided memory.
+ * @param mem tkc_matcher_size() bytes aligned like malloc's results; owned
+ *            by the caller, who calls tkc_matcher_fini() before reusing or
+ *            freeing it (never tkc_matcher_destroy()).
+ */
+tkc_matcher_t *tkc_matcher_init(void *mem, const tkc_matcher_conf_t *conf);
+
+/** Frees what an embedded matcher holds (not @p m itself; NULL is a no-op). */
+void tkc_matcher_fini(tkc_matcher_t *m);
 
 /**
  * @brief Applies one Event.Row of this registration (the rules of §4).

@@ -28,6 +28,7 @@
  */
 #include "range_lock.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "util/hashmap.h"
@@ -37,12 +38,13 @@
 #define PIECE_SET ((void *)(uintptr_t)1)
 #define PIECE_UNSET NULL
 
+/* one per locked region: 36 bytes of header before the end key (was 48) */
 typedef struct lock_s {
     uint64_t region_id;
     uint64_t version;
     uint64_t *waiters;
-    size_t n_waiters, cap_waiters;
-    size_t end_len;
+    uint32_t n_waiters, cap_waiters;
+    uint32_t end_len;
     uint8_t end[];
 } lock_t;
 
@@ -149,7 +151,7 @@ tkc_range_lock_t *tkc_range_lock_new(const uint8_t *start, size_t start_len, con
     rl->end_len = end_len;
     rl->locked = tkc_omap_new();
     rl->unlocked = tkc_omap_new();
-    rl->by_region = tkc_hashmap_new();
+    rl->by_region = tkc_hashmap_new_fixed(sizeof(uint64_t)); /* one entry per region */
     rl->wake = wake;
     rl->opaque = opaque;
     tkc_omap_insert(rl->unlocked, start, start_len, PIECE_SET, start_ts, NULL);
@@ -327,11 +329,10 @@ tkc_err_t tkc_range_lock_lock_range(tkc_range_lock_t *rl, const uint8_t *start, 
         if (inner < ts)
             ts = inner;
 
-        size_t size = sizeof(lock_t) + end_len;
-        lock_t *l = tkc_calloc(1, size);
+        lock_t *l = tkc_calloc(1, offsetof(lock_t, end) + end_len);
         l->region_id = region_id;
         l->version = version;
-        l->end_len = end_len;
+        l->end_len = (uint32_t)end_len; /* keys are far below 4 GiB */
         if (end_len)
             memcpy(l->end, end, end_len);
         tkc_omap_node_t *ln = tkc_omap_insert(rl->locked, start, start_len, l, ts, NULL);

@@ -149,14 +149,18 @@ void tkc_run_map_config(const tkc_conf_t *conf, tkc_run_maps_t *maps, tkc_feed_c
     pcfg->delivery = conf->feed.delivery == TKC_CONF_DELIVERY_EXACTLY_ONCE
                          ? TKC_DELIVERY_EXACTLY_ONCE
                          : TKC_DELIVERY_AT_LEAST_ONCE;
-    pcfg->memory_quota = (size_t)conf->feed.memory_quota;
+    /* memory_quota is the whole budget: the sorter gets what the queue and
+     * the Kafka in-flight budget leave (conf.h, tkc_conf_memory_budget) */
+    tkc_conf_memory_t mem;
+    tkc_conf_memory_budget(conf, &mem);
+    pcfg->memory_quota = (size_t)mem.sorter;
     pcfg->spill_dir = *conf->feed.spill_dir ? conf->feed.spill_dir : NULL;
     pcfg->disk_budget = conf->feed.spill_budget;
     pcfg->kafka_bootstrap = conf->kafka.bootstrap_servers;
     pcfg->kafka_props = maps->props;
     pcfg->n_kafka_props = conf->kafka.props.n;
     pcfg->kafka_mock_brokers = conf->kafka.embedded_mock_brokers;
-    pcfg->max_inflight_bytes = (size_t)conf->kafka.max_inflight;
+    pcfg->max_inflight_bytes = (size_t)mem.inflight;
     pcfg->kafka_timeout_ms = conf->kafka.timeout_ms;
     pcfg->start_ts = conf->feed.start_ts;
 
@@ -350,7 +354,9 @@ int tkc_run(const tkc_conf_t *conf, tkc_status_t *st)
     pcfg.hook_opaque = &ctx;
 
     /* 3. pipeline */
-    q = tkc_msgq_new((size_t)conf->feed.queue_size);
+    tkc_conf_memory_t mem;
+    tkc_conf_memory_budget(conf, &mem);
+    q = tkc_msgq_new((size_t)mem.queue);
     ctx.pl = tkc_pipeline_new(&pcfg, q, errstr, sizeof(errstr));
     if (!ctx.pl) {
         tkc_log(TKC_LOG_ERROR, COMP, "event=pipeline_invalid msg=\"%s\"", errstr);

@@ -410,7 +410,8 @@ static void register_families(tkc_status_t *st)
         "feed,kind", 0);
     REG(inflight_msgs, G, "kafka_inflight_messages",
         "Messages produced and not yet acknowledged.", "feed", 0);
-    REG(inflight_bytes, G, "kafka_inflight_bytes", "Bytes produced and not yet acknowledged.",
+    REG(inflight_bytes, G, "kafka_inflight_bytes",
+        "Bytes produced and not yet acknowledged (key + value + per-message overhead).",
         "feed", 0);
     REG(streams_opened, C, "streams_opened_total", "EventFeed streams opened, per TiKV store.",
         "feed,store", 0);
@@ -430,8 +431,11 @@ static void register_families(tkc_status_t *st)
     REG(lock_errors, C, "lock_resolve_errors_total", "Lock-resolution runs that failed.", "feed",
         0);
     REG(mem_used, G, "memory_quota_used_bytes",
-        "Bytes of buffered rows counted against the memory quota.", "feed", 0);
-    REG(mem_quota, G, "memory_quota_bytes", "The memory quota.", "feed", 0);
+        "Bytes of rows the sorter holds, counted against its share of the memory quota.", "feed",
+        0);
+    REG(mem_quota, G, "memory_quota_bytes",
+        "The sorter's share of the memory quota (memory_quota - queue - Kafka in flight).", "feed",
+        0);
     REG(sorter_rows, G, "sorter_rows", "Rows waiting for their resolved ts (memory and disk).",
         "feed", 0);
     REG(spilled_bytes, C, "spilled_bytes_total", "Bytes of rows written to spill files.", "feed",

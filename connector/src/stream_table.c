@@ -134,7 +134,7 @@ static tkc_stream_t *stream_new(uint64_t store_id, tkc_stream_cancel_cb *cancel,
     st->opaque = opaque;
     st->state_free = state_free;
     pthread_mutex_init(&st->mu, NULL);
-    st->regions = tkc_hashmap_new();
+    st->regions = tkc_hashmap_new_fixed(16); /* one entry per registration */
     return st;
 }
 

@@ -574,7 +574,7 @@ if want outage; then
         log "outage: max RSS ${maxrss} kB (before ${base_rss} kB), quota used at end ${quota_used} B, caught up ${caught} s after resume, connector alive: $alive"
         limit_kb=$(( (64 + 64) * 1024 ))
         emit "outage_max_rss" "$(num "$maxrss / 1024")" "MiB" null "$(num "$maxrss / $limit_kb")" \
-            "3 stores 64 regions, 20000 rows/s of 200 B, memory_quota 64 MiB, broker pause-stopped ${OUTAGE_S} s; RSS sampled every 1 s; RSS before outage $(num "$base_rss / 1024") MiB; at the end of the outage: quota used ${quota_used} B, Kafka in-flight ${inflight} B (max_inflight 64 MiB, queue_size 64 MiB are separate budgets); watermark caught up ${caught} s after resume; ratio = max RSS / (quota + 64 MiB)" \
+            "3 stores 64 regions, 20000 rows/s of 200 B, memory_quota 64 MiB, broker pause-stopped ${OUTAGE_S} s; RSS sampled every 1 s; RSS before outage $(num "$base_rss / 1024") MiB; at the end of the outage: sorter ${quota_used} B of its share, Kafka in-flight ${inflight} B as charged (queue_size and max_inflight default to parts of memory_quota: 4 + 8 MiB, sorter 52 MiB); watermark caught up ${caught} s after resume; ratio = max RSS / (quota + 64 MiB)" \
             "<= quota + 64 MiB = 128 MiB" "$(verdict_le "$(num "$maxrss / 1024")" 128)"
         stop_pid "$CONN_PID"
         stop_pid "$SIM_PID"

@@ -231,7 +231,7 @@ static void stream_open(int64_t now)
     fs->w = &H->w;
     fs->v2 = H->v2;
     fs->store_id = 1;
-    fs->by_region = tkc_hashmap_new();
+    fs->by_region = tkc_hashmap_new_fixed(sizeof(uint64_t)); /* as feed_stream.c */
     FUZZ_ASSERT(tkc_stream_table_create(H->w.tbl, 1, now, NULL, NULL, &fs->st, NULL) ==
                 TKC_STREAM_OK);
     fs->id = tkc_stream_id(fs->st);
@@ -283,7 +283,7 @@ static void setup(uint8_t cfg)
     H->f.start_ts = SPAN_START_TS;
     H->w.f = &H->f;
     H->w.tbl = tkc_stream_table_new(0, NULL);
-    H->w.regions = tkc_hashmap_new();
+    H->w.regions = tkc_hashmap_new_fixed(12); /* as feed_worker.c */
 
     static const char splits[] = "bcd";
     for (size_t i = 0; i < H->n_regs; i++) {

@@ -558,6 +558,77 @@ START_TEST(test_conf_tso)
 }
 END_TEST
 
+/* ===== the memory budget ===== */
+
+#define MiB (1ULL << 20)
+
+/* memory_quota is the whole budget: queue + in flight + sorter add up to it. */
+START_TEST(test_conf_memory_budget)
+{
+    tkc_conf_memory_t m;
+    tkc_conf_t *c = load_ok(BASE, NULL); /* 512 MiB: 1/16 and 1/8 */
+    tkc_conf_memory_budget(c, &m);
+    ck_assert_uint_eq(m.queue, 32 * MiB);
+    ck_assert_uint_eq(m.inflight, 64 * MiB);
+    ck_assert_uint_eq(m.sorter, 416 * MiB);
+    tkc_conf_destroy(c);
+
+    c = load_ok(BASE "[feed]\nmemory_quota = 64MiB\n", NULL);
+    tkc_conf_memory_budget(c, &m);
+    ck_assert_uint_eq(m.queue, 4 * MiB);
+    ck_assert_uint_eq(m.inflight, 8 * MiB);
+    ck_assert_uint_eq(m.queue + m.inflight + m.sorter, 64 * MiB);
+    tkc_conf_destroy(c);
+
+    c = load_ok(BASE "[feed]\nmemory_quota = 16GiB\n", NULL); /* capped parts */
+    tkc_conf_memory_budget(c, &m);
+    ck_assert_uint_eq(m.queue, 64 * MiB);
+    ck_assert_uint_eq(m.inflight, 256 * MiB);
+    ck_assert_uint_eq(m.sorter, 16384 * MiB - 320 * MiB);
+    tkc_conf_destroy(c);
+
+    c = load_ok(BASE "[feed]\nmemory_quota = 1MiB\n", NULL); /* the smallest quota */
+    tkc_conf_memory_budget(c, &m);
+    ck_assert_uint_eq(m.queue + m.inflight + m.sorter, MiB);
+    ck_assert_uint_ge(m.sorter, MiB / 2);
+    tkc_conf_destroy(c);
+
+    /* set parts are carved out of the quota, not added to it */
+    c = load_ok(BASE "[feed]\nmemory_quota = 100MiB\nqueue_size = 10MiB\n"
+                     "[kafka]\nmax_inflight = 20MiB\n",
+                NULL);
+    tkc_conf_memory_budget(c, &m);
+    ck_assert_uint_eq(m.queue, 10 * MiB);
+    ck_assert_uint_eq(m.inflight, 20 * MiB);
+    ck_assert_uint_eq(m.sorter, 70 * MiB);
+    tkc_conf_destroy(c);
+}
+END_TEST
+
+START_TEST(test_conf_memory_budget_errors)
+{
+    static const struct {
+        const char *text, *frag1, *frag2;
+    } cases[] = {
+        {BASE "[feed]\nmemory_quota = 64MiB\nqueue_size = 40MiB\n", "[feed] queue_size",
+         "at most half"},
+        {BASE "[feed]\nmemory_quota = 64MiB\n[kafka]\nmax_inflight = 30MiB\n",
+         "[kafka] max_inflight", "at most half"},
+        {BASE "[feed]\nqueue_size = 1KiB\n", "[feed] queue_size", "at least 64KiB"},
+        {BASE "[kafka]\nmax_inflight = 100KiB\n", "[kafka] max_inflight", "at least 1MiB"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tkc_conf_report_t rep = {0};
+        tkc_conf_t *c = tkc_conf_load_string("t.ini", cases[i].text, no_env, &rep);
+        if (c || !HAS_ERROR(rep, cases[i].frag1, cases[i].frag2))
+            dump_report(&rep);
+        ck_assert_msg(c == NULL, "case %zu loaded", i);
+        ck_assert_msg(HAS_ERROR(rep, cases[i].frag1, cases[i].frag2), "case %zu", i);
+        tkc_conf_report_clear(&rep);
+    }
+}
+END_TEST
+
 /* ===== dump ===== */
 
 START_TEST(test_conf_dump_round_trip)
@@ -672,6 +743,8 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, test_conf_tso);
     suite_add_tcase(s, tc);
     tc = tcase_create("docs");
+    tcase_add_test(tc, test_conf_memory_budget);
+    tcase_add_test(tc, test_conf_memory_budget_errors);
     tcase_add_test(tc, test_conf_reference_lists_every_key);
     tcase_add_test(tc, test_conf_docs_match_table);
     suite_add_tcase(s, tc);

@@ -1,7 +1,9 @@
 /*
  * check_hashmap.c: unit tests of util/hashmap against a direct-indexed
  * model: put/get/remove/replace over variable-length keys (including the
- * empty key), growth, iteration, byte accounting, clear and destroy.
+ * empty key), growth, iteration, byte accounting, clear and destroy; the
+ * same for fixed-key (open addressing) maps, whose removal shifts entries
+ * back and wraps around the end of the slot array.
  */
 #include "util/hashmap.h"
 
@@ -137,6 +139,89 @@ START_TEST(test_hashmap_free)
 }
 END_TEST
 
+/* One model run over a fixed-key map of @p klen byte keys drawn from @p nk ids. */
+static void fixed_model(size_t klen, int nk, int ops, uint64_t seed)
+{
+    rng_state = seed;
+    tkc_hashmap_t *hm = tkc_hashmap_new_fixed(klen);
+    bool present[NK] = {false};
+    int *stored[NK] = {NULL};
+    size_t count = 0, max_count = 0;
+    uint8_t key[32];
+    for (int op = 0; op < ops; op++) {
+        int i = (int)(rnd() % (uint64_t)nk);
+        memset(key, 0xA5, sizeof(key));
+        memcpy(key + klen - sizeof(i), &i, sizeof(i)); /* the id in the last bytes */
+        int kind = (int)(rnd() % 3);
+        int *got = tkc_hashmap_get(hm, key, klen);
+        if (got != (present[i] ? stored[i] : NULL))
+            ck_abort_msg("fixed %zu get %d at op %d: wrong value", klen, i, op);
+        if (kind == 0) {
+            int *v = &vals[rnd() % NK];
+            int *old = tkc_hashmap_put(hm, key, klen, v);
+            if (old != (present[i] ? stored[i] : NULL))
+                ck_abort_msg("fixed put %d: wrong previous value", i);
+            count += !present[i];
+            present[i] = true;
+            stored[i] = v;
+        } else if (kind == 1 || (kind == 2 && op % 2)) {
+            int *old = tkc_hashmap_remove(hm, key, klen);
+            if (old != (present[i] ? stored[i] : NULL))
+                ck_abort_msg("fixed remove %d: wrong value", i);
+            count -= present[i];
+            present[i] = false;
+        }
+        if (tkc_hashmap_count(hm) != count)
+            ck_abort_msg("fixed count %zu, want %zu", tkc_hashmap_count(hm), count);
+        if (count > max_count)
+            max_count = count;
+    }
+    /* every present key is found, every absent one is not */
+    for (int i = 0; i < nk; i++) {
+        memset(key, 0xA5, sizeof(key));
+        memcpy(key + klen - sizeof(i), &i, sizeof(i));
+        ck_assert_ptr_eq(tkc_hashmap_get(hm, key, klen), present[i] ? stored[i] : NULL);
+    }
+    /* no allocation per entry: the bytes are the slot array, at most
+     * 8/3 slots per entry the map ever held (it grows at 3/4, never shrinks) */
+    ck_assert_uint_le(tkc_hashmap_bytes(hm),
+                      256 + (max_count * 8 / 3 + 8) * (8 + ((klen + 7) & ~(size_t)7)));
+    bool seen[NK] = {false};
+    tkc_hashmap_iter_t it = TKC_HASHMAP_ITER_INIT;
+    const void *k;
+    size_t kl, visited = 0;
+    void *v;
+    while (tkc_hashmap_next(hm, &it, &k, &kl, &v)) {
+        ck_assert_uint_eq(kl, klen);
+        int i;
+        memcpy(&i, (const uint8_t *)k + klen - sizeof(i), sizeof(i));
+        ck_assert(i >= 0 && i < nk && present[i] && !seen[i]);
+        ck_assert_ptr_eq(v, stored[i]);
+        seen[i] = true;
+        visited++;
+    }
+    ck_assert_uint_eq(visited, count);
+    ck_assert(!tkc_hashmap_next(hm, &it, &k, &kl, &v));
+    freed = 0;
+    tkc_hashmap_clear(hm, count_free);
+    ck_assert_int_eq(freed, (int)count);
+    ck_assert_uint_eq(tkc_hashmap_count(hm), 0);
+    it = (tkc_hashmap_iter_t)TKC_HASHMAP_ITER_INIT;
+    ck_assert(!tkc_hashmap_next(hm, &it, &k, &kl, &v));
+    tkc_hashmap_destroy(hm, NULL);
+}
+
+START_TEST(test_hashmap_fixed_model)
+{
+    static const size_t klens[] = {4, 8, 12, 16, 32};
+    for (size_t k = 0; k < sizeof(klens) / sizeof(klens[0]); k++) {
+        fixed_model(klens[k], 5, 2000, 7 + k);       /* a tiny table: runs wrap around */
+        fixed_model(klens[k], 40, 20000, 11 + k);
+        fixed_model(klens[k], NK, 100000, 13 + k);   /* growth */
+    }
+}
+END_TEST
+
 static Suite *hashmap_suite(void)
 {
     Suite *s = suite_create("hashmap");
@@ -144,6 +229,7 @@ static Suite *hashmap_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_hashmap_model);
     tcase_add_test(tc, test_hashmap_free);
+    tcase_add_test(tc, test_hashmap_fixed_model);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -605,12 +605,90 @@ START_TEST(test_matcher_bytes)
     ck_assert_uint_eq(sink.rows[0]->value_len, sizeof(big));
     ck_assert_uint_eq(sink.rows[0]->old_value_len, 500);
     sink_clear(&sink);
-    /* the hash map keeps its grown bucket array; entries are gone */
+    /* nothing pending: the map and lists are freed, back to exactly the base */
     tkc_matcher_stats_t st;
     tkc_matcher_get_stats(m, &st);
     ck_assert_uint_eq(st.prewrites, 0);
-    ck_assert_uint_lt(tkc_matcher_bytes(m), base + 256);
+    ck_assert_uint_eq(tkc_matcher_bytes(m), base);
     tkc_matcher_destroy(m);
+}
+END_TEST
+
+/*
+ * An idle region's matcher is one small block (there is one per subscribed
+ * region): the pending state exists only while something is pending, and a
+ * ROLLBACK or a matched COMMIT that empties it gives it back, also when the
+ * range it reads is the caller's (borrowed) bytes.
+ */
+START_TEST(test_matcher_idle_is_small)
+{
+    case_t c = {.name = "idle"};
+    range_t r;
+    tkc_matcher_t *m = new_matcher(&c, &r);
+    sink_t sink = {.n = 0};
+    size_t base = tkc_matcher_bytes(m);
+    ck_assert_uint_le(base, 160);
+    tkc_feed_row_t init = {.type = TKC_FEED_LOG_INITIALIZED};
+    put_ok(m, &init, &sink);
+    ck_assert_uint_eq(tkc_matcher_bytes(m), base);
+    ck_assert(tkc_matcher_resolve(m, 25));
+
+    tkc_feed_row_t pw = {.type = TKC_FEED_LOG_PREWRITE, .op = TKC_ROW_OP_PUT,
+                         .key = (const uint8_t *)"k", .key_len = 1,
+                         .value = (const uint8_t *)"v", .value_len = 1, .start_ts = 30};
+    put_ok(m, &pw, &sink);
+    ck_assert_uint_gt(tkc_matcher_bytes(m), base);
+    tkc_feed_row_t rb = {.type = TKC_FEED_LOG_ROLLBACK, .op = TKC_ROW_OP_PUT,
+                         .key = (const uint8_t *)"k", .key_len = 1, .start_ts = 30};
+    put_ok(m, &rb, &sink);
+    ck_assert_uint_eq(tkc_matcher_bytes(m), base);
+
+    /* out of range rows never allocate */
+    tkc_feed_row_t out = pw;
+    out.key = (const uint8_t *)"z";
+    put_ok(m, &out, &sink);
+    ck_assert_uint_eq(tkc_matcher_bytes(m), base);
+
+    put_ok(m, &pw, &sink);
+    tkc_feed_row_t cm = {.type = TKC_FEED_LOG_COMMIT, .op = TKC_ROW_OP_PUT,
+                         .key = (const uint8_t *)"k", .key_len = 1, .start_ts = 30,
+                         .commit_ts = 31};
+    put_ok(m, &cm, &sink);
+    ck_assert_uint_eq(sink.n, 1);
+    ck_assert_uint_eq(tkc_matcher_bytes(m), base);
+    sink_clear(&sink);
+    tkc_matcher_destroy(m);
+}
+END_TEST
+
+/* A matcher embedded in caller memory works the same and fini frees what
+ * it holds (LSan checks), so the memory can take a fresh matcher. */
+START_TEST(test_matcher_embedded)
+{
+    case_t c = {.name = "embedded"};
+    range_t r;
+    encode_range(&r, "b", "y");
+    tkc_matcher_conf_t conf = {.region_id = 7, .start = r.start, .start_len = r.start_len,
+                               .end = r.end, .end_len = r.end_len, .span_start_ts = 10,
+                               .checkpoint_ts = 20};
+    ck_assert_uint_le(tkc_matcher_size(), 128);
+    _Alignas(16) uint8_t mem[256];
+    sink_t sink = {.n = 0};
+    for (int round = 0; round < 2; round++) {
+        tkc_matcher_t *m = tkc_matcher_init(mem, &conf);
+        ck_assert_ptr_eq(m, (void *)mem);
+        tkc_feed_row_t pw = {.type = TKC_FEED_LOG_PREWRITE, .op = TKC_ROW_OP_PUT,
+                             .key = (const uint8_t *)"k", .key_len = 1,
+                             .value = (const uint8_t *)"v", .value_len = 1, .start_ts = 30};
+        put_ok(m, &pw, &sink); /* left pending: fini must free it */
+        tkc_feed_row_t cm = {.type = TKC_FEED_LOG_COMMIT, .op = TKC_ROW_OP_PUT,
+                             .key = (const uint8_t *)"k", .key_len = 1, .start_ts = 31,
+                             .commit_ts = 32};
+        put_ok(m, &cm, &sink); /* cached before INITIALIZED */
+        ck_assert_uint_eq(sink.n, 0);
+        tkc_matcher_fini(m);
+    }
+    (void)c;
 }
 END_TEST
 
@@ -711,6 +789,8 @@ static Suite *matcher_suite(void)
     tc = tcase_create("memory");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_matcher_bytes);
+    tcase_add_test(tc, test_matcher_idle_is_small);
+    tcase_add_test(tc, test_matcher_embedded);
     tcase_add_test(tc, test_matcher_large_keys);
     tcase_add_test(tc, test_matcher_many);
     tcase_add_test(tc, test_matcher_names);

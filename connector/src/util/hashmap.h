@@ -1,9 +1,9 @@
 /*
  * hashmap.h: a generic hash map from byte-string keys to pointers.
  *
- * Keys are copied into the map; values are opaque non-NULL pointers that the
- * map never dereferences (the caller owns them, or hands a free function to
- * tkc_hashmap_destroy()/tkc_hashmap_clear()). Separate chaining, power-of-two
+ * Keys (shorter than 4 GiB) are copied into the map; values are opaque
+ * non-NULL pointers that the map never dereferences (the caller owns them,
+ * or hands a free function to tkc_hashmap_destroy()/tkc_hashmap_clear()). Separate chaining, power-of-two
  * bucket array that doubles when the load reaches 1, so get/put/remove are
  * O(1) expected. Not thread-safe: one owner at a time.
  */
@@ -28,6 +28,20 @@ typedef struct tkc_hashmap_iter_s {
 
 /** @returns a new empty map, free with tkc_hashmap_destroy(). */
 tkc_hashmap_t *tkc_hashmap_new(void);
+
+/** Longest key of a fixed-key map. */
+#define TKC_HASHMAP_FIXED_MAX_KEY 32
+
+/**
+ * @brief A map whose keys all have exactly @p klen bytes (1..32).
+ *
+ * Same API and contract, but entries live inline in one open-addressing
+ * array (no allocation per entry), for the maps with one entry per region.
+ * Differences: a key of another length aborts (a caller bug), and a key
+ * pointer returned by tkc_hashmap_next() is valid only until the next
+ * change of the map.
+ */
+tkc_hashmap_t *tkc_hashmap_new_fixed(size_t klen);
 
 /** Frees the map and its keys; calls @p val_free on every value if given. */
 void tkc_hashmap_destroy(tkc_hashmap_t *hm, tkc_hashmap_free_cb *val_free);

@@ -20,6 +20,7 @@
  */
 #include "util/omap.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/keyrange.h"
@@ -30,8 +31,8 @@ struct tkc_omap_node_s {
     void *val;
     uint64_t weight;
     uint64_t submin;
-    int height;
-    size_t klen;
+    int32_t height;
+    uint32_t klen; /* with height, 8 bytes: a node header of 56, not 64 */
     uint8_t key[];
 };
 
@@ -181,13 +182,15 @@ tkc_omap_node_t *tkc_omap_insert(tkc_omap_t *m, const uint8_t *key, size_t klen,
         }
         link = c > 0 ? &parent->left : &parent->right;
     }
+    if (klen > UINT32_MAX)
+        abort(); /* a 4 GiB key is a bug of the caller */
     tkc_omap_node_t *n = tkc_malloc(sizeof(*n) + klen);
     n->left = n->right = NULL;
     n->parent = parent;
     n->val = val;
     n->weight = n->submin = weight;
     n->height = 1;
-    n->klen = klen;
+    n->klen = (uint32_t)klen;
     if (klen)
         memcpy(n->key, key, klen);
     *link = n;
