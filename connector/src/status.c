@@ -63,6 +63,7 @@ typedef struct fams_s {
     tkc_metric_t *regions_subscribed, *regions_initialized, *region_inits, *region_errors;
     tkc_metric_t *lock_runs, *locks_resolved, *lock_errors;
     tkc_metric_t *mem_used, *mem_quota, *sorter_rows, *spilled_bytes, *spill_disk;
+    tkc_metric_t *dups_dropped;
     tkc_metric_t *feed_rows, *flow_pauses, *pd_errors, *gc_safepoint;
 } fams_t;
 
@@ -334,6 +335,7 @@ static void collect(void *opaque, tkc_metrics_t *m)
         tkc_metric_set(tkc_metric_get(f->spilled_bytes, L1(id)),
                        (int64_t)p->sorter.spilled_bytes_total);
         tkc_metric_set(tkc_metric_get(f->spill_disk, L1(id)), (int64_t)p->sorter.disk_bytes);
+        tkc_metric_set(tkc_metric_get(f->dups_dropped, L1(id)), (int64_t)p->duplicates_dropped);
     }
     if (s.have_feed) {
         const tkc_feed_stats_t *fs = &s.feed;
@@ -441,6 +443,9 @@ static void register_families(tkc_status_t *st)
     REG(spilled_bytes, C, "spilled_bytes_total", "Bytes of rows written to spill files.", "feed",
         0);
     REG(spill_disk, G, "spill_disk_bytes", "Bytes of spill files on disk now.", "feed", 0);
+    REG(dups_dropped, C, "duplicates_dropped_total",
+        "Re-sent copies of a (key, commit_ts) dropped at release (after re-subscriptions).",
+        "feed", 0);
     REG(feed_rows, C, "feed_rows_total", "Committed rows received from TiKV.", "feed", 0);
     REG(flow_pauses, C, "flow_control_pauses_total",
         "Times a feed worker stopped reading from TiKV because the pipeline was full.", "feed",
