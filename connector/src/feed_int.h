@@ -25,6 +25,7 @@
 #include "lock_resolver.h"
 #include "matcher.h"
 #include "pd_client.h"
+#include "rpc.h"
 #include "stream_table.h"
 #include "util/hashmap.h"
 #include "util/msgq.h"
@@ -292,6 +293,7 @@ struct feed_worker_s {
     feed_msg_t *fail_batch; /* failures collected during one step */
     uint64_t rng;
     int64_t next_periodic_ms, next_stuck_ms;
+    tkc_rpc_arena_t *pb_arena; /* ChangeDataEvents are unpacked here (rpc.h) */
 };
 
 feed_worker_t *tkc_feed_worker_new(tkc_feed_t *f, int idx);

@@ -685,5 +685,6 @@ void tkc_feed_worker_destroy(feed_worker_t *w)
            GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(w->cq);
+    tkc_rpc_arena_destroy(w->pb_arena);
     tkc_free(w);
 }

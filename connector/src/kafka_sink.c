@@ -36,6 +36,13 @@
  * A value buffer is owned by its message and lent to librdkafka for each
  * copy (no RD_KAFKA_MSG_F_COPY / _FREE), so a re-send needs no encoder and
  * the buffer is freed only after the last copy's report.
+ *
+ * Allocations per message: one block holds the message, its key bytes and
+ * the record of its first copy (attempt); only a re-send allocates another
+ * attempt. At 100k+ messages/s the per-message malloc/free pairs (message,
+ * key, attempt) were a large share of the pipeline thread, and since a
+ * message is freed thousands of messages after it was allocated, they
+ * missed the allocator's per-thread cache.
  */
 #include "kafka_sink.h"
 
@@ -83,6 +90,12 @@ struct topic_s {
     part_t *parts;
 };
 
+typedef struct attempt_s {
+    struct attempt_s *prev, *next; /* all live attempts, for destroy */
+    sink_msg_t *msg;
+    uint32_t gen;
+} attempt_t;
+
 struct sink_msg_s {
     sink_msg_t *prev, *next; /* partition FIFO; unlinked once reported */
     topic_t *topic;
@@ -92,19 +105,16 @@ struct sink_msg_s {
     uint8_t *value;
     size_t value_len;
     void *opaque;
+    attempt_t first;  /* the first copy's attempt, in the same block */
+    bool first_busy;  /* `first` is inside librdkafka */
     uint32_t gen;    /* current generation */
     uint32_t copies; /* attempts still inside librdkafka */
     int64_t offset;
     bool acked;      /* the current generation is acknowledged */
     bool failed;     /* reported failed; holds its partition */
     bool linked;     /* still in the FIFO */
+    uint8_t key_buf[]; /* the key bytes (m->key points here) */
 };
-
-typedef struct attempt_s {
-    struct attempt_s *prev, *next; /* all live attempts, for destroy */
-    sink_msg_t *msg;
-    uint32_t gen;
-} attempt_t;
 
 struct tkc_kafka_sink_s {
     rd_kafka_t *rk;
@@ -193,9 +203,26 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static void msg_free(tkc_kafka_sink_t *sk, sink_msg_t *m)
 {
     sk->stats.inflight_bytes -= msg_charge(m->key_len, m->value_len);
-    tkc_free(m->key);
     tkc_free(m->value);
-    tkc_free(m);
+    tkc_free(m); /* the key and the first attempt live in the same block */
+}
+
+/* The attempt record for a new copy of @p m: its own first one if free. */
+static attempt_t *attempt_get(sink_msg_t *m)
+{
+    if (!m->first_busy) {
+        m->first_busy = true;
+        return &m->first;
+    }
+    return tkc_malloc(sizeof(attempt_t));
+}
+
+static void attempt_put(attempt_t *a)
+{
+    if (a == &a->msg->first)
+        a->msg->first_busy = false;
+    else
+        tkc_free(a);
 }
 
 static void fifo_unlink(part_t *p, sink_msg_t *m)
@@ -247,7 +274,7 @@ static void pump_head(tkc_kafka_sink_t *sk, part_t *p)
 
 static rd_kafka_resp_err_t produce_copy(tkc_kafka_sink_t *sk, sink_msg_t *m)
 {
-    attempt_t *a = tkc_malloc(sizeof(*a));
+    attempt_t *a = attempt_get(m);
     a->msg = m;
     a->gen = m->gen;
     rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -255,7 +282,7 @@ static rd_kafka_resp_err_t produce_copy(tkc_kafka_sink_t *sk, sink_msg_t *m)
         RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->value, m->value_len),
         RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(a), RD_KAFKA_V_END);
     if (err) {
-        tkc_free(a);
+        attempt_put(a);
         return err;
     }
     a->prev = NULL;
@@ -359,7 +386,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     sink_msg_t *m = a->msg;
     uint32_t gen = a->gen;
     attempt_unlink(sk, a);
-    tkc_free(a);
+    attempt_put(a);
     m->copies--;
 
     if (!m->linked) {
@@ -565,7 +592,7 @@ void tkc_kafka_sink_destroy(tkc_kafka_sink_t *sk)
         attempt_t *a = sk->attempts;
         attempt_unlink(sk, a);
         sink_msg_t *m = a->msg;
-        tkc_free(a);
+        attempt_put(a);
         if (--m->copies == 0 && !m->linked)
             msg_free(sk, m);
     }
@@ -852,10 +879,15 @@ tkc_err_t tkc_kafka_sink_produce(tkc_kafka_sink_t *sk, const char *topic, int32_
         sk->stats.inflight_bytes + msg_charge(key_len, value_len) > sk->max_inflight)
         return TKC_ERR_QUEUE_FULL;
 
-    sink_msg_t *m = tkc_calloc(1, sizeof(*m));
+    sink_msg_t *m = tkc_malloc(sizeof(*m) + key_len);
+    memset(m, 0, sizeof(*m));
     m->topic = t;
     m->partition = partition;
-    m->key = key_len ? tkc_memdup(key, key_len) : NULL;
+    m->key = NULL;
+    if (key_len) {
+        memcpy(m->key_buf, key, key_len);
+        m->key = m->key_buf;
+    }
     m->key_len = key_len;
     m->value = value;
     m->value_len = value_len;
@@ -863,7 +895,6 @@ tkc_err_t tkc_kafka_sink_produce(tkc_kafka_sink_t *sk, const char *topic, int32_
     m->offset = -1;
     rd_kafka_resp_err_t err = produce_copy(sk, m);
     if (err) {
-        tkc_free(m->key);
         tkc_free(m);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return TKC_ERR_QUEUE_FULL;

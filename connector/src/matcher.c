@@ -46,16 +46,17 @@
 #include "util/keyrange.h"
 #include "util/mem.h"
 
-/* A pending prewrite. value then old value follow in data[]. */
-typedef struct prewrite_s {
-    uint64_t generation;
-    tkc_row_op_t op;
-    bool has_old_value;
-    size_t value_len;
-    size_t old_value_len;
-    size_t alloc_size;
-    uint8_t data[];
-} prewrite_t;
+/*
+ * A pending prewrite is the row it will become: key, value and old value
+ * are copied once, at PREWRITE, and the COMMIT only fills in the
+ * timestamps and hands the same allocation on (before, the value was copied
+ * into a prewrite record and again into a new row at COMMIT: a second
+ * malloc, copy and free per change on the feed thread). Until the COMMIT
+ * the row's commit_ts is unknown, so that field holds the prewrite's
+ * generation meanwhile (PW_GENERATION).
+ */
+typedef tkc_row_t prewrite_t;
+#define PW_GENERATION(pw) ((pw)->commit_ts)
 
 /* A COMMIT or ROLLBACK waiting for INITIALIZED; the raw key follows. */
 typedef struct cached_s {
@@ -130,7 +131,7 @@ static void match_key_fini(match_key_t *mk)
 
 static void prewrite_free(void *p)
 {
-    tkc_free(p);
+    tkc_row_destroy(p);
 }
 
 static pending_t *pending_get(tkc_matcher_t *m)
@@ -258,11 +259,11 @@ static prewrite_t *take_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint
     match_key_t mk;
     match_key_init(&mk, start_ts, key, key_len);
     prewrite_t *pw = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
-    if (pw && !m->initialized && (pw->value_len == 0 || pw->generation > 0))
+    if (pw && !m->initialized && (pw->value_len == 0 || PW_GENERATION(pw) > 0))
         pw = NULL;
     if (pw) {
         tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
-        p->held_bytes -= pw->alloc_size;
+        p->held_bytes -= tkc_row_size(pw);
     }
     match_key_fini(&mk);
     return pw;
@@ -277,8 +278,8 @@ static void drop_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *ke
     match_key_init(&mk, start_ts, key, key_len);
     prewrite_t *pw = tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
     if (pw) {
-        p->held_bytes -= pw->alloc_size;
-        tkc_free(pw);
+        p->held_bytes -= tkc_row_size(pw);
+        tkc_row_destroy(pw);
     }
     match_key_fini(&mk);
 }
@@ -298,29 +299,22 @@ static void put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row)
          * real value. And for pipelined DML the newest generation wins, so a
          * late lower generation is ignored.
          */
-        if (row->value_len == 0 || row->generation < old->generation) {
+        if (row->value_len == 0 || row->generation < PW_GENERATION(old)) {
             match_key_fini(&mk);
             return;
         }
     }
-    size_t size = sizeof(prewrite_t) + row->value_len + row->old_value_len;
-    prewrite_t *pw = tkc_malloc(size);
-    pw->generation = row->generation;
-    pw->op = row->op;
+    prewrite_t *pw = tkc_row_new(row->op, row->key, row->key_len, row->value, row->value_len,
+                                 row->old_value, row->old_value_len);
     pw->has_old_value = row->has_old_value;
-    pw->value_len = row->value_len;
-    pw->old_value_len = row->old_value_len;
-    pw->alloc_size = size;
-    if (row->value_len)
-        memcpy(pw->data, row->value, row->value_len);
-    if (row->old_value_len)
-        memcpy(pw->data + row->value_len, row->old_value, row->old_value_len);
+    pw->start_ts = row->start_ts;
+    PW_GENERATION(pw) = row->generation;
     old = tkc_hashmap_put(p->prewrites, mk.p, mk.len, pw);
     if (old) {
-        p->held_bytes -= old->alloc_size;
-        tkc_free(old);
+        p->held_bytes -= tkc_row_size(old);
+        tkc_row_destroy(old);
     }
-    p->held_bytes += size;
+    p->held_bytes += tkc_row_size(pw);
     match_key_fini(&mk);
 }
 
@@ -345,29 +339,30 @@ static tkc_err_t emit_commit(tkc_matcher_t *m, tkc_row_op_t op, const uint8_t *k
      * prewrite is consumed above, the change itself is not ours to emit.
      */
     if (commit_ts <= m->span_start_ts) {
-        tkc_free(pw);
+        tkc_row_destroy(pw);
         m->stats.dropped_before_start++;
         return TKC_ERR_OK;
     }
     if (commit_ts <= m->resolved_ts) {
-        tkc_free(pw);
+        tkc_row_destroy(pw);
         return fail(m, TKC_MATCHER_ERR_RESOLVED_TS,
                     "commit_ts not above region resolved ts (COMMIT)", key, key_len, start_ts,
                     commit_ts, errstr, errstr_size);
     }
     if (op != TKC_ROW_OP_PUT && op != TKC_ROW_OP_DELETE) {
-        tkc_free(pw);
+        tkc_row_destroy(pw);
         return fail(m, TKC_MATCHER_ERR_UNKNOWN_OP, "unknown op type (COMMIT)", key, key_len,
                     start_ts, commit_ts, errstr, errstr_size);
     }
-    tkc_row_t *r = tkc_row_new(op, key, key_len, pw->data, pw->value_len,
-                               pw->data + pw->value_len, pw->old_value_len);
-    r->has_old_value = pw->has_old_value;
+    /* the prewrite's row, with the same key bytes (the match key), becomes
+     * the change; has_old_value came with the prewrite */
+    tkc_row_t *r = pw;
+    r->next = NULL;
+    r->op = op;
     r->start_ts = start_ts;
     r->commit_ts = commit_ts;
     r->region_id = m->region_id;
     r->span_index = m->span_index;
-    tkc_free(pw);
     m->stats.emitted++;
     emit(opaque, r);
     return TKC_ERR_OK;

@@ -150,6 +150,8 @@ struct tkc_pipeline_s {
     tkc_hashmap_t *topic_index; /* topic name -> index + 1 into topic_stats */
     tkc_pipeline_topic_stats_t *topic_stats;
     size_t n_topics;
+    const char *last_topic; /* topic_idx() cache: the last name looked up, */
+    size_t last_topic_idx;  /* by address (row topics and sink names are stable) */
 
     /* progress */
     uint64_t start_ts, target_ts, sealed_ts, acked_ts, watermark_ts, checkpoint_ts, epoch;
@@ -298,8 +300,15 @@ static void sweep_retired(tkc_pipeline_t *pl)
 
 static size_t topic_idx(tkc_pipeline_t *pl, const char *topic)
 {
+    /* called twice per row (produce, report): skip the hash of the name
+     * while the same string comes again */
+    if (topic == pl->last_topic)
+        return pl->last_topic_idx;
     void *v = tkc_hashmap_get(pl->topic_index, topic, strlen(topic));
-    return v ? (size_t)(uintptr_t)v - 1 : SIZE_MAX;
+    size_t idx = v ? (size_t)(uintptr_t)v - 1 : SIZE_MAX;
+    pl->last_topic = topic;
+    pl->last_topic_idx = idx;
+    return idx;
 }
 
 /* Enters FAILED (sticky; the first reason wins). */

@@ -68,6 +68,30 @@ grpc_byte_buffer *tkc_rpc_pack(const ProtobufCMessage *msg);
  */
 ProtobufCMessage *tkc_rpc_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
 
+/**
+ * A region of memory that unpacked messages live in until it is reset: one
+ * bump allocation per message field instead of a malloc each, and one reset
+ * instead of a free each (a ChangeDataEvent carries a few allocations per
+ * row: the Row, its key, value and old value). One message at a time; the
+ * owner's thread only.
+ */
+typedef struct tkc_rpc_arena_s tkc_rpc_arena_t;
+
+tkc_rpc_arena_t *tkc_rpc_arena_new(void);
+/** Frees the arena and everything in it. NULL is a no-op. */
+void tkc_rpc_arena_destroy(tkc_rpc_arena_t *a);
+/** Frees everything unpacked into @p a (keeps one block for the next message). */
+void tkc_rpc_arena_reset(tkc_rpc_arena_t *a);
+
+/**
+ * Like tkc_rpc_unpack(), but the message and all its fields (and, when
+ * @p bb is split into several slices, the joined bytes) are allocated in
+ * @p a: valid until tkc_rpc_arena_reset(), never freed one by one (do not
+ * call protobuf_c_message_free_unpacked on it).
+ */
+ProtobufCMessage *tkc_rpc_unpack_in(tkc_rpc_arena_t *a, const ProtobufCMessageDescriptor *desc,
+                                    grpc_byte_buffer *bb);
+
 /** Result of a unary call. */
 typedef struct {
     grpc_status_code status;

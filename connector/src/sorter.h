@@ -37,7 +37,7 @@
 typedef struct tkc_sorter_s tkc_sorter_t;
 
 typedef struct tkc_sorter_config_s {
-    /* bytes of rows (tkc_row_size plus a 16-byte index entry each) held in
+    /* bytes of rows (tkc_row_size plus a 24-byte index entry each) held in
      * memory before spilling; 0: TKC_SORTER_MEMORY_QUOTA_DEFAULT */
     size_t memory_quota;
     /* directory for run files; NULL or "": never spill (the quota is then
@@ -110,7 +110,7 @@ bool tkc_sorter_has_room(const tkc_sorter_t *s, size_t bytes);
 tkc_err_t tkc_sorter_next(tkc_sorter_t *s, uint64_t bound, tkc_row_t **out, char *errstr,
                           size_t errstr_size);
 
-/** The smallest commit_ts held, UINT64_MAX when empty. O(runs). */
+/** The smallest commit_ts held, UINT64_MAX when empty. O(1). */
 uint64_t tkc_sorter_min_commit_ts(const tkc_sorter_t *s);
 
 /** Rows held (memory and disk). */
