@@ -151,6 +151,10 @@ typedef struct tkc_feed_config_s {
      * manual test injected before TiCDC's second deleteStream. With id-guarded
      * streams it is a no-op; in a TKC_TEST_ADDR_KEYED_STREAMS build it kills
      * the replacement stream and the reconnection loop follows. 0 = off.
+     * When 0, the environment variable TKC_TEST_STREAM_CLEANUP_DELAY_MS (ms)
+     * sets it, so the scenario runs with the shipped binary too (logged as
+     * event=test_stream_cleanup_delay_enabled at WARN; never set it in
+     * production).
      */
     int64_t test_stream_cleanup_delay_ms;
 } tkc_feed_config_t;
