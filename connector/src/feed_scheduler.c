@@ -32,7 +32,15 @@
  * No tight loops: every retry has a deadline. A region's consecutive
  * failures (forgotten after a quiet minute) grow its backoff exponentially
  * with jitter; the ranges of one failed stream share one jittered delay so
- * adjacent ones are divided together.
+ * adjacent ones are divided together. A store failure is the exception: the
+ * worker parked those regions while the store did not answer and paces
+ * that poll itself, so they are divided again at once and it is not
+ * counted as a failure of the region.
+ *
+ * Division is batched: all due ranges of a span are walked with one paged
+ * ScanRegions cursor (divide_ranges), so re-dividing the thousands of
+ * regions of a failed store costs a page per ~1000 regions, not a PD round
+ * trip per region.
  *
  * Also here: the PD clock (a TSO sample every 500 ms, for stuck-region checks
  * and lag), the service GC safepoint (refreshed every gc_update_interval_ms at
