@@ -586,12 +586,13 @@ static void handle_failed(feed_sched_t *s, feed_msg_t *m, int64_t now)
         case TKC_FEED_REGION_ERR_STORE:
             /* The worker held these back while the store did not answer
              * (feed_worker.c "unreachable stores") and now asks where they
-             * went: look now, the wait already happened there. Growing
+             * went: look now, the wait (and the spreading) already
+             * happened there; every ms here is a ms they are not at the
+             * worker when the store comes back. Growing
              * this per region would only delay noticing the new leaders
              * after the election by up to backoff_max. */
             mark_reload(s, r->store_id);
-            add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len,
-                       now + batch_jitter, 0);
+            add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len, now, 0);
             tkc_feed_region_free(r);
             break;
         case TKC_FEED_REGION_ERR_DUPLICATE_REQUEST:
