@@ -24,6 +24,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "feed_int.h"
@@ -275,6 +276,33 @@ static uint8_t *encode_key(const uint8_t *raw, size_t len, size_t *out_len)
 
 static void *resolver_main(void *arg);
 
+/* TEST ONLY: TKC_TEST_STREAM_CLEANUP_DELAY_MS (feed.h) sets
+ * test_stream_cleanup_delay_ms when the configuration left it 0, so the
+ * seed scenario can be run with the shipped binary. Loud, because a
+ * production process must never have it. */
+static void test_cleanup_delay_from_env(tkc_feed_config_t *c)
+{
+    const char *v = getenv("TKC_TEST_STREAM_CLEANUP_DELAY_MS");
+    if (!v || !*v || c->test_stream_cleanup_delay_ms != 0)
+        return;
+    char *endp = NULL;
+    long long ms = strtoll(v, &endp, 10);
+    if (*endp != '\0' || ms < 0 || ms > 600000) {
+        tkc_log(TKC_LOG_WARN, "feed",
+                "event=test_env_ignored name=TKC_TEST_STREAM_CLEANUP_DELAY_MS value=\"%s\""
+                " reason=\"not a number of ms in 0..600000\"",
+                v);
+        return;
+    }
+    if (ms == 0)
+        return;
+    c->test_stream_cleanup_delay_ms = ms;
+    tkc_log(TKC_LOG_WARN, "feed",
+            "event=test_stream_cleanup_delay_enabled delay_ms=%lld"
+            " source=TKC_TEST_STREAM_CLEANUP_DELAY_MS note=\"TEST ONLY\"",
+            ms);
+}
+
 static void feed_free(tkc_feed_t *f)
 {
     for (int i = 0; i < f->n_workers; i++)
@@ -327,6 +355,7 @@ tkc_feed_t *tkc_feed_new(const tkc_feed_config_t *cfg, tkc_msgq_t *out, tkc_err_
     pthread_mutex_init(&f->store_mu, NULL);
     f->cfg = *cfg;
     f->out = out;
+    test_cleanup_delay_from_env(&f->cfg);
     f->feed_id = tkc_strdup(cfg->feed_id ? cfg->feed_id : "default");
     f->ticdc_version = tkc_strdup(cfg->ticdc_version);
     f->v2_features = tkc_strdup(cfg->v2_features ? cfg->v2_features : "");

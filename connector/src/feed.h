@@ -56,10 +56,15 @@
  *    UNIMPLEMENTED before any message, the store is used with EventFeed (V1)
  *    from then on and the regions of that stream are re-sent on the V1
  *    stream without a trip through the scheduler.
- *  - A stream is opened with wait-for-ready: while a store restarts, the one
- *    new stream waits for the connection instead of failing and being
- *    recreated in a loop; a connect timeout (cfg.connect_timeout_ms) hands
- *    its regions back to the scheduler, which asks PD where they went.
+ *  - After a stream to a store failed, the next one is opened only once the
+ *    store's channel is READY again (feed_worker.c "unreachable stores"):
+ *    while a store restarts no stream is created and failed in a loop; its
+ *    regions wait a short while at the worker and are then handed back to
+ *    the scheduler, which asks PD where their leaders are, until either the
+ *    store answers (one new stream per worker) or the leaders moved. A
+ *    stream is opened with wait-for-ready; one whose connect fails (channel
+ *    TRANSIENT_FAILURE) or that has no connection within
+ *    cfg.connect_timeout_ms hands its regions back the same way.
  *  - Flow control: the rows and failures a worker produced are kept in one
  *    ordered outbox per worker; while it cannot be pushed into the output
  *    queue (TKC_ERR_QUEUE_FULL) none of the worker's streams gets a new
@@ -151,6 +156,10 @@ typedef struct tkc_feed_config_s {
      * manual test injected before TiCDC's second deleteStream. With id-guarded
      * streams it is a no-op; in a TKC_TEST_ADDR_KEYED_STREAMS build it kills
      * the replacement stream and the reconnection loop follows. 0 = off.
+     * When 0, the environment variable TKC_TEST_STREAM_CLEANUP_DELAY_MS (ms)
+     * sets it, so the scenario runs with the shipped binary too (logged as
+     * event=test_stream_cleanup_delay_enabled at WARN; never set it in
+     * production).
      */
     int64_t test_stream_cleanup_delay_ms;
 } tkc_feed_config_t;

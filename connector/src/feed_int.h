@@ -272,6 +272,12 @@ struct feed_store_s {
     size_t n_pending;
     int64_t next_create_ms;
     int quick_failures; /* consecutive streams that failed before receiving */
+    /* reachability (feed_worker.c "unreachable stores") */
+    bool suspect;            /* a stream failed: the next one waits for a READY channel */
+    int64_t suspect_since_ms;
+    int64_t park_until_ms;   /* pending regions wait for the store until then; 0 = not parked */
+    int64_t next_probe_ms;   /* next reconnect attempt we force */
+    int64_t wanted_ms;       /* last time regions waited for it (probing stops when idle) */
 };
 
 struct feed_worker_s {

@@ -32,7 +32,15 @@
  * No tight loops: every retry has a deadline. A region's consecutive
  * failures (forgotten after a quiet minute) grow its backoff exponentially
  * with jitter; the ranges of one failed stream share one jittered delay so
- * adjacent ones are divided together.
+ * adjacent ones are divided together. A store failure is the exception: the
+ * worker parked those regions while the store did not answer and paces
+ * that poll itself, so they are divided again at once and it is not
+ * counted as a failure of the region.
+ *
+ * Division is batched: all due ranges of a span are walked with one paged
+ * ScanRegions cursor (divide_ranges), so re-dividing the thousands of
+ * regions of a failed store costs a page per ~1000 regions, not a PD round
+ * trip per region.
  *
  * Also here: the PD clock (a TSO sample every 500 ms, for stuck-region checks
  * and lag), the service GC safepoint (refreshed every gc_update_interval_ms at
@@ -294,51 +302,97 @@ static void run_woken(feed_sched_t *s, int64_t now)
 
 /* ===== division ===== */
 
-/* Divides encoded [start, end) of span @p span from PD (see the top). */
-static void divide_range(feed_sched_t *s, uint32_t span, const uint8_t *start, size_t start_len,
-                         const uint8_t *end, size_t end_len, int attempt, int64_t now)
+/* One range of a division batch: encoded [start, end) of one span, borrowed
+ * from the divide tasks it was merged from. */
+typedef struct div_range_s {
+    const uint8_t *start, *end; /* end_len 0 = +inf */
+    size_t start_len, end_len;
+    int attempt;
+} div_range_t;
+
+/* Encoded [start, end) of a division PD did not cover (yet): retried on its
+ * own after region_retry_ms. */
+static void divide_hole(feed_sched_t *s, uint32_t span, const uint8_t *start, size_t start_len,
+                        const uint8_t *end, size_t end_len, int attempt, int64_t now)
+{
+    FEED_COUNT(s->f, pd_holes);
+    add_divide(s, span, start, start_len, end, end_len, now + s->f->cfg.region_retry_ms,
+               attempt + 1);
+}
+
+/* *@p k = a copy of @p v (which may point into the old *@p k). */
+static void set_key(uint8_t **k, size_t *klen, const uint8_t *v, size_t vlen)
+{
+    uint8_t *c = tkc_memdup(v, vlen);
+    tkc_free(*k);
+    *k = c;
+    *klen = vlen;
+}
+
+/*
+ * Divides the disjoint ranges @p rg[0..m) of span @p span (sorted by start)
+ * from PD (see the top). All of them are walked with ONE paged ScanRegions
+ * cursor: after a stream or store failure the failed regions are scattered
+ * over the key space between healthy ones (a third of all regions for one
+ * store of three), and one ScanRegions per region (one blocking PD round
+ * trip each) made re-registering them cost seconds at 10k regions. A page
+ * that also returns regions between our ranges costs a few hundred bytes
+ * per region; the cursor jumps over gaps, so no page is fetched twice.
+ */
+static void divide_ranges(feed_sched_t *s, uint32_t span, const div_range_t *rg, size_t m,
+                          int64_t now)
 {
     tkc_feed_t *f = s->f;
-    uint8_t *cursor = tkc_memdup(start, start_len);
-    size_t cursor_len = start_len;
+    const feed_span_t *sp = &f->spans[span];
+    const div_range_t *last = &rg[m - 1];
+    size_t ri = 0;
+    uint8_t *cursor = tkc_memdup(rg[0].start, rg[0].start_len);
+    size_t cursor_len = rg[0].start_len;
     int limit = f->cfg.region_scan_limit;
 
-    while (tkc_key_cmp_end(cursor, cursor_len, end, end_len) < 0 && !tkc_feed_stopping(f)) {
+    while (ri < m && !tkc_feed_stopping(f)) {
         tkc_pd_region_t *rs = NULL;
         size_t n = 0;
         FEED_COUNT(f, pd_scans);
-        tkc_err_t err = tkc_pd_client_scan_regions(f->pd, cursor, cursor_len, end, end_len, limit,
-                                                   &rs, &n);
+        tkc_err_t err = tkc_pd_client_scan_regions(f->pd, cursor, cursor_len, last->end,
+                                                   last->end_len, limit, &rs, &n);
         if (err != TKC_ERR_OK) {
             FEED_COUNT(f, pd_errors);
+            int attempt = rg[ri].attempt;
             int64_t delay = f->cfg.region_retry_ms * (attempt + 1);
             if (delay > 1000)
                 delay = 1000;
             delay += (int64_t)(tkc_feed_rand(&s->rng) % (uint64_t)(f->cfg.region_retry_ms + 1));
             tkc_log(TKC_LOG_WARN, "feed",
-                    "event=scan_regions_failed span=%" PRIu32 " err=%s attempt=%d retry_ms=%" PRId64,
-                    span, tkc_err2name(err), attempt, delay);
-            add_divide(s, span, cursor, cursor_len, end, end_len, now + delay, attempt + 1);
+                    "event=scan_regions_failed span=%" PRIu32 " err=%s attempt=%d ranges=%zu"
+                    " retry_ms=%" PRId64,
+                    span, tkc_err2name(err), attempt, m - ri, delay);
+            add_divide(s, span, cursor, cursor_len, rg[ri].end, rg[ri].end_len, now + delay,
+                       attempt + 1);
+            for (size_t k = ri + 1; k < m; k++)
+                add_divide(s, span, rg[k].start, rg[k].start_len, rg[k].end, rg[k].end_len,
+                           now + delay, rg[k].attempt + 1);
+            ri = m;
             break;
         }
-        bool stop = false;
-        for (size_t i = 0; i < n && !stop; i++) {
+        for (size_t i = 0; i < n && ri < m; i++) {
             tkc_pd_region_t *pr = &rs[i];
-            if (tkc_key_cmp(pr->start_key, pr->start_len, cursor, cursor_len) > 0) {
-                /* a hole before this region: retry it, go on with the rest */
-                FEED_COUNT(f, pd_holes);
-                add_divide(s, span, cursor, cursor_len, pr->start_key, pr->start_len,
-                           now + f->cfg.region_retry_ms, attempt + 1);
-                tkc_free(cursor);
-                cursor = tkc_memdup(pr->start_key, pr->start_len);
-                cursor_len = pr->start_len;
+            /* ranges that end before this region starts: PD has no region
+             * for the rest of them (yet) */
+            while (ri < m && rg[ri].end_len != 0 &&
+                   tkc_key_cmp(rg[ri].end, rg[ri].end_len, pr->start_key, pr->start_len) <= 0) {
+                divide_hole(s, span, cursor, cursor_len, rg[ri].end, rg[ri].end_len,
+                            rg[ri].attempt, now);
+                if (++ri < m)
+                    set_key(&cursor, &cursor_len, rg[ri].start, rg[ri].start_len);
             }
+            if (ri == m)
+                break;
             /* The registration is the region intersected with the whole
-             * SPAN, not with this task's range (TiCDC does the same): after
+             * SPAN, not with the task's range (TiCDC does the same): after
              * a merge, the first half to fail must lock the merged region's
              * whole piece (waiting for the other half's lock), or the second
              * half would find its region id locked and be STALE forever. */
-            const feed_span_t *sp = &f->spans[span];
             const uint8_t *pe = pr->end_key, *ps = pr->start_key;
             size_t pe_len = pr->end_len, ps_len = pr->start_len;
             if (tkc_key_end_cmp(sp->enc_end, sp->enc_end_len, pe, pe_len) < 0) {
@@ -350,32 +404,39 @@ static void divide_range(feed_sched_t *s, uint32_t span, const uint8_t *start, s
                 ps_len = sp->enc_start_len;
             }
             if (tkc_key_cmp_end(cursor, cursor_len, pe, pe_len) >= 0)
-                continue; /* entirely before the cursor: nothing of ours */
+                continue; /* entirely before the cursor: a gap between our ranges */
+            if (tkc_key_cmp(pr->start_key, pr->start_len, cursor, cursor_len) > 0) {
+                /* a hole before this region: retry it, go on with the rest */
+                divide_hole(s, span, cursor, cursor_len, pr->start_key, pr->start_len,
+                            rg[ri].attempt, now);
+                set_key(&cursor, &cursor_len, pr->start_key, pr->start_len);
+            }
             feed_region_t *r = tkc_feed_region_new(span, pr->id, pr->conf_ver, pr->version, ps,
                                                    ps_len, pe, pe_len, 0);
             r->store_id = pr->leader_store_id;
             r->peer_id = pr->leader_peer_id;
             lock_region(s, r, 0, now);
             if (pe_len == 0) {
-                stop = true; /* reached +inf */
-                tkc_free(cursor);
-                cursor = NULL;
-                cursor_len = 0;
+                ri = m; /* reached +inf */
                 break;
             }
-            tkc_free(cursor);
-            cursor = tkc_memdup(pe, pe_len);
-            cursor_len = pe_len;
+            set_key(&cursor, &cursor_len, pe, pe_len);
+            /* ranges this region covered are done; jump over the gap to
+             * the next one */
+            while (ri < m && tkc_key_cmp_end(cursor, cursor_len, rg[ri].end, rg[ri].end_len) >= 0)
+                ri++;
+            if (ri < m && tkc_key_cmp(rg[ri].start, rg[ri].start_len, cursor, cursor_len) > 0)
+                set_key(&cursor, &cursor_len, rg[ri].start, rg[ri].start_len);
         }
         tkc_pd_regions_free(rs, n);
-        if (stop)
-            break;
-        if ((int)n < limit && tkc_key_cmp_end(cursor, cursor_len, end, end_len) < 0) {
-            /* PD ran out of regions before the end: a hole at the tail */
-            FEED_COUNT(f, pd_holes);
-            add_divide(s, span, cursor, cursor_len, end, end_len, now + f->cfg.region_retry_ms,
-                       attempt + 1);
-            break;
+        if (ri < m && (int)n < limit) {
+            /* PD ran out of regions before the end: holes at the tail */
+            divide_hole(s, span, cursor, cursor_len, rg[ri].end, rg[ri].end_len, rg[ri].attempt,
+                        now);
+            for (size_t k = ri + 1; k < m; k++)
+                divide_hole(s, span, rg[k].start, rg[k].start_len, rg[k].end, rg[k].end_len,
+                            rg[k].attempt, now);
+            ri = m;
         }
     }
     tkc_free(cursor);
@@ -389,7 +450,8 @@ static int divide_cmp(const void *a, const void *b)
     return tkc_key_cmp(x->start, x->start_len, y->start, y->start_len);
 }
 
-/* Runs the due division tasks, merging adjacent ranges of one span. */
+/* Runs the due division tasks: per span, overlapping and adjacent ranges
+ * are merged and all of them divided in one walk (divide_ranges). */
 static void run_divides(feed_sched_t *s, int64_t now)
 {
     size_t n = 0;
@@ -409,30 +471,33 @@ static void run_divides(feed_sched_t *s, int64_t now)
         }
     }
     qsort(due, k, sizeof(*due), divide_cmp);
+    div_range_t *rg = tkc_malloc(k * sizeof(*rg));
     size_t i = 0;
     while (i < k) {
-        divide_task_t *a = due[i];
-        int attempt = a->attempt;
-        /* extend while the next one of the same span starts at or before
-         * the current end */
-        const uint8_t *end = a->end;
-        size_t end_len = a->end_len;
-        size_t j = i + 1;
-        while (j < k && due[j]->span == a->span &&
-               (end_len == 0 || tkc_key_cmp(due[j]->start, due[j]->start_len, end, end_len) <= 0)) {
-            if (tkc_key_end_cmp(due[j]->end, due[j]->end_len, end, end_len) > 0) {
-                end = due[j]->end;
-                end_len = due[j]->end_len;
+        uint32_t span = due[i]->span;
+        size_t m = 0;
+        while (i < k && due[i]->span == span) {
+            divide_task_t *a = due[i];
+            div_range_t cur = {a->start, a->end, a->start_len, a->end_len, a->attempt};
+            /* extend while the next one starts at or before the current end */
+            for (i++; i < k && due[i]->span == span &&
+                      (cur.end_len == 0 ||
+                       tkc_key_cmp(due[i]->start, due[i]->start_len, cur.end, cur.end_len) <= 0);
+                 i++) {
+                if (tkc_key_end_cmp(due[i]->end, due[i]->end_len, cur.end, cur.end_len) > 0) {
+                    cur.end = due[i]->end;
+                    cur.end_len = due[i]->end_len;
+                }
+                if (due[i]->attempt > cur.attempt)
+                    cur.attempt = due[i]->attempt;
             }
-            if (due[j]->attempt > attempt)
-                attempt = due[j]->attempt;
-            j++;
+            rg[m++] = cur;
         }
-        divide_range(s, a->span, a->start, a->start_len, end, end_len, attempt, now);
-        for (size_t x = i; x < j; x++)
-            divide_task_free(due[x]);
-        i = j;
+        divide_ranges(s, span, rg, m, now);
     }
+    tkc_free(rg);
+    for (size_t x = 0; x < k; x++)
+        divide_task_free(due[x]);
     tkc_free(due);
 }
 
@@ -481,7 +546,12 @@ static void handle_failed(feed_sched_t *s, feed_msg_t *m, int64_t now)
             tkc_feed_region_free(r);
             continue;
         }
-        int n = fail_count(s, r->region_id, now);
+        /* A store failure is the worker asking PD where the regions of a
+         * store that does not answer went (it parked them first): a poll,
+         * not a failure of the region, so it does not grow the backoff of
+         * the region's next real failure (a stream failure right after a
+         * failover must not wait out a backoff built up while polling). */
+        int n = r->fail == TKC_FEED_REGION_ERR_STORE ? 0 : fail_count(s, r->region_id, now);
         switch (r->fail) {
         case TKC_FEED_REGION_ERR_NOT_LEADER:
             if (r->hint_store_id && r->hint_store_id != r->store_id) {
@@ -508,10 +578,21 @@ static void handle_failed(feed_sched_t *s, feed_msg_t *m, int64_t now)
             lock_region(s, r, tkc_feed_backoff_ms(f, n - 1, &s->rng), now);
             break;
         case TKC_FEED_REGION_ERR_STREAM:
-        case TKC_FEED_REGION_ERR_STORE:
             mark_reload(s, r->store_id);
             add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len,
                        now + batch_jitter + tkc_feed_backoff_ms(f, n - 1, &s->rng), 0);
+            tkc_feed_region_free(r);
+            break;
+        case TKC_FEED_REGION_ERR_STORE:
+            /* The worker held these back while the store did not answer
+             * (feed_worker.c "unreachable stores") and now asks where they
+             * went: look now, the wait (and the spreading) already
+             * happened there; every ms here is a ms they are not at the
+             * worker when the store comes back. Growing
+             * this per region would only delay noticing the new leaders
+             * after the election by up to backoff_max. */
+            mark_reload(s, r->store_id);
+            add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len, now, 0);
             tkc_feed_region_free(r);
             break;
         case TKC_FEED_REGION_ERR_DUPLICATE_REQUEST:

@@ -24,6 +24,24 @@
  *   free     once retired and every started batch has completed.
  * Nothing else ever removes or cancels a stream.
  *
+ * Unreachable stores: after a stream to a store failed, the store is
+ * "suspect" and the next stream to it is opened only once its channel is
+ * READY again. Until then the store's channel is kept connecting (a refused
+ * connect shows as TRANSIENT_FAILURE at once; we reset gRPC's reconnect
+ * backoff every WORKER_PROBE_MS so a restarted store is seen within that),
+ * and regions that arrive for it are parked in its queue for a short while
+ * (WORKER_PARK_MS, WORKER_PARK_LONG_MS once it has been gone for
+ * WORKER_PARK_LONG_AFTER_MS), then handed back to the scheduler as a store
+ * failure, which asks PD again where their leaders are. So a store that
+ * restarts within the election timeout gets exactly one new stream per
+ * worker, when it is back, with its regions registered the moment it
+ * answers; and when its leaders move, the regions find the new leaders
+ * within one park period of PD knowing them, instead of waiting out a
+ * connect timeout on a stream to a closed port. A stream opened before the
+ * store was known to be down fails as soon as its channel reports
+ * TRANSIENT_FAILURE, not after cfg.connect_timeout_ms (which stays the
+ * bound for a store that accepts TCP but never answers).
+ *
  * Thread: the worker thread owns everything here; tkc_feed_worker_submit
  * is the only entry point for other threads.
  */
@@ -45,6 +63,11 @@
 #define WORKER_PERIODIC_MS 100
 #define WORKER_HEALTHY_RECV_MS 5000
 #define WORKER_SHUTDOWN_WAIT_MS 10000
+#define WORKER_PROBE_MS 100
+#define WORKER_PARK_MS 400
+#define WORKER_PARK_LONG_MS 1000
+#define WORKER_PARK_LONG_AFTER_MS 5000
+#define WORKER_PROBE_IDLE_MS 10000
 
 /* ===== region map ===== */
 
@@ -272,6 +295,16 @@ void tkc_feed_worker_stream_failed(feed_worker_t *w, feed_stream_t *fs)
                     w->idx, fs->store_id, fs->id, fs->fail_reason);
         } else {
             ws->quick_failures = fs->msgs == 0 ? ws->quick_failures + 1 : 0;
+            /* the next stream waits for the channel to be READY; start
+             * reconnecting now (after the server went away the channel
+             * idles until asked) so we know soon */
+            if (!ws->suspect)
+                ws->suspect_since_ms = now;
+            ws->suspect = true;
+            ws->wanted_ms = now;
+            ws->next_probe_ms = now + WORKER_PROBE_MS;
+            if (ws->ch)
+                grpc_channel_check_connectivity_state(ws->ch, 1);
             tkc_log(TKC_LOG_WARN, "feed",
                     "event=stream_failed worker=%d store_id=%" PRIu64 " stream_id=%" PRIu64
                     " reason=\"%s\" messages=%" PRIu64 " regions=%zu",
@@ -324,18 +357,75 @@ static void store_fail_pending(feed_worker_t *w, feed_store_t *ws, tkc_feed_regi
     tkc_feed_worker_flush_failures(w);
 }
 
+/*
+ * A suspect store's channel: kept connecting, with gRPC's reconnect backoff
+ * reset every WORKER_PROBE_MS (regions wait for this store, and a refused
+ * connect costs nothing). @returns true, and clears the suspicion, once the
+ * channel is READY.
+ */
+static bool store_probe(feed_worker_t *w, feed_store_t *ws, int64_t now)
+{
+    grpc_connectivity_state cs = grpc_channel_check_connectivity_state(ws->ch, 1);
+    if (cs == GRPC_CHANNEL_READY) {
+        tkc_log(TKC_LOG_INFO, "feed",
+                "event=store_reachable worker=%d store_id=%" PRIu64 " addr=%s after_ms=%" PRId64
+                " pending=%zu",
+                w->idx, ws->store_id, ws->addr, now - ws->suspect_since_ms, ws->n_pending);
+        ws->suspect = false;
+        ws->park_until_ms = 0;
+        return true;
+    }
+    if (cs == GRPC_CHANNEL_TRANSIENT_FAILURE && now >= ws->next_probe_ms) {
+        grpc_channel_reset_connect_backoff(ws->ch);
+        ws->next_probe_ms = now + WORKER_PROBE_MS;
+    }
+    return false;
+}
+
+/* Whether a new stream to @p ws may be opened now: it has a channel, and
+ * after a failure that channel is READY again (see the top). */
+static bool store_reachable(feed_worker_t *w, feed_store_t *ws, int64_t now)
+{
+    if (!ws->addr[0] || !store_channel(w, ws))
+        return false;
+    if (!ws->suspect)
+        return true;
+    ws->wanted_ms = now;
+    return store_probe(w, ws, now);
+}
+
+/* The pending regions of an unusable store: parked for a while in case it
+ * comes back, then handed to the scheduler to ask PD (see the top). */
+static void store_park(feed_worker_t *w, feed_store_t *ws, int64_t now)
+{
+    if (ws->park_until_ms == 0) {
+        bool long_gone = !ws->suspect || now - ws->suspect_since_ms >= WORKER_PARK_LONG_AFTER_MS;
+        ws->park_until_ms = now + (long_gone ? WORKER_PARK_LONG_MS : WORKER_PARK_MS);
+        return;
+    }
+    if (now < ws->park_until_ms)
+        return;
+    ws->park_until_ms = 0;
+    tkc_log(TKC_LOG_INFO, "feed",
+            "event=store_unreachable worker=%d store_id=%" PRIu64 " addr=%s since_ms=%" PRId64
+            " regions=%zu action=ask_pd",
+            w->idx, ws->store_id, ws->addr[0] ? ws->addr : "-",
+            ws->suspect ? now - ws->suspect_since_ms : 0, ws->n_pending);
+    store_fail_pending(w, ws, TKC_FEED_REGION_ERR_STORE);
+}
+
 static void store_pump(feed_worker_t *w, feed_store_t *ws, int64_t now)
 {
     tkc_feed_t *f = w->f;
     if (!ws->pending)
         return;
     if (!ws->cur) {
-        if (now < ws->next_create_ms)
-            return;
-        if (!ws->addr[0] || !store_channel(w, ws)) {
-            store_fail_pending(w, ws, TKC_FEED_REGION_ERR_STORE);
+        if (!store_reachable(w, ws, now)) {
+            store_park(w, ws, now);
             return;
         }
+        if (now < ws->next_create_ms)
+            return;
         bool v2 = !ws->v1_only;
         feed_stream_t *fs = tkc_feed_stream_new(w, ws, v2, now);
         tkc_stream_t *st = NULL;
@@ -494,18 +584,30 @@ static void periodic(feed_worker_t *w, int64_t now)
                 act[n_act++] = fs;
             continue;
         }
-        if (!fs->connected && now - fs->opened_ms > f->cfg.connect_timeout_ms) {
+        if (!fs->connected) {
             grpc_connectivity_state cs = grpc_channel_check_connectivity_state(fs->ws->ch, 0);
             if (cs == GRPC_CHANNEL_READY) {
                 fs->connected = true; /* the server just has not said anything yet */
                 continue;
             }
-            snprintf(fs->fail_reason, sizeof(fs->fail_reason),
-                     "no connection within %" PRId64 " ms", f->cfg.connect_timeout_ms);
-            fs->store_failed = true;
-            tkc_feed_store_count(f, fs->store_id, FEED_STORE_CONNECT_TIMEOUT, fs->id);
-            act[n_act++] = fs;
-            continue;
+            if (cs == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+                /* the connect failed (refused, unreachable): waiting for
+                 * the connect timeout would only hold its regions back */
+                snprintf(fs->fail_reason, sizeof(fs->fail_reason),
+                         "store unreachable (connect failed)");
+                fs->store_failed = true;
+                tkc_feed_store_count(f, fs->store_id, FEED_STORE_CONNECT_TIMEOUT, fs->id);
+                act[n_act++] = fs;
+                continue;
+            }
+            if (now - fs->opened_ms > f->cfg.connect_timeout_ms) {
+                snprintf(fs->fail_reason, sizeof(fs->fail_reason),
+                         "no connection within %" PRId64 " ms", f->cfg.connect_timeout_ms);
+                fs->store_failed = true;
+                tkc_feed_store_count(f, fs->store_id, FEED_STORE_CONNECT_TIMEOUT, fs->id);
+                act[n_act++] = fs;
+                continue;
+            }
         }
         /* a stream we stopped reading (flow control) is not stalled */
         if (fs->connected && fs->n_initialized > 0 && !fs->recv_paused &&
@@ -526,6 +628,15 @@ static void periodic(feed_worker_t *w, int64_t now)
             tkc_feed_worker_stream_failed(w, fs);
             tkc_feed_worker_stream_maybe_free(w, fs);
         }
+    }
+
+    /* suspect stores regions wait for (or did lately, they may be on
+     * their way back from the scheduler): keep probing even while none
+     * is queued here, so the stream opens the moment they arrive */
+    for (size_t i = 0; i < w->n_stores; i++) {
+        feed_store_t *ws = w->stores[i];
+        if (ws->suspect && ws->ch && !ws->cur && now - ws->wanted_ms < WORKER_PROBE_IDLE_MS)
+            store_probe(w, ws, now);
     }
 
     /* TEST ONLY: the delayed second cleanup of retired streams */
