@@ -974,10 +974,13 @@ static bool summary(demo_t *d)
         else
             printf("  lag                max %.1f s; NOT back under %.1f s by the end\n",
                    s.lag_max_s, s.threshold_s);
+        uint64_t opened = s.streams_opened_end - s.streams_opened_at_restart;
         printf("  streams            %" PRIu64 " opened to store %" PRIu64
-               " after the restart (its newest stream id %" PRIu64 " -> %" PRIu64 ")\n",
-               s.streams_opened_end - s.streams_opened_at_restart, s.restart_store,
-               s.stream_id_at_restart, s.stream_id_end);
+               " after the restart (its newest stream id %" PRIu64 " -> %" PRIu64 ")%s\n",
+               opened, s.restart_store, s.stream_id_at_restart, s.stream_id_end,
+               opened == 0 ? "; no stream goes to a store that refuses connections, and its "
+                             "leaders had moved"
+                           : "");
     }
     if (d->have_final) {
         char when[40];

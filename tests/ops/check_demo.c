@@ -310,7 +310,11 @@ START_TEST(test_demo_run)
                           dir,         "--truth",   truth_path,   NULL};
     ops_result_t r;
     int rc = ops_run(argv, NULL, 150000, &r);
-    ck_assert_msg(rc == 0, "demo exit %d\nstdout:\n%s\nstderr:\n%s", rc, r.out, r.err);
+    /* the whole story goes to the test log: check cannot carry messages this long */
+    fprintf(stderr, "demo stdout:\n%s\n", r.out ? r.out : "");
+    if (rc != 0)
+        fprintf(stderr, "demo stderr:\n%s\n", r.err ? r.err : "");
+    ck_assert_msg(rc == 0, "demo exit %d (output above)", rc);
     const char *out = r.out;
 
     /* The story, in order. */
@@ -325,7 +329,6 @@ START_TEST(test_demo_run)
                            ">>> 0:07 restarting TiKV store 2 (watch the lag)",
                            ">>> 0:1",
                            "store 2 is up again",
-                           "recovered",
                            "The newest row changes in demo.t100",
                            "The newest watermark in demo.watermark",
                            "stopping   the connector (SIGTERM: final watermark and checkpoint) "
@@ -338,14 +341,22 @@ START_TEST(test_demo_run)
     const char *at = out;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         const char *p = strstr(at, steps[i]);
-        ck_assert_msg(p, "missing (in order) \"%s\" in:\n%s", steps[i], out);
+        ck_assert_msg(p, "missing (in order) \"%s\" in the demo output (above)", steps[i]);
         at = p;
     }
-    ck_assert_msg(!strstr(out, "MISSING"), "%s", out);
-    /* The feed reconnected to the restarted store with new streams. */
+    ck_assert_msg(!strstr(out, "MISSING"), "MISSING in the demo output (above)");
+    /*
+     * No reconnection loop to the restarted store: at most one new stream per
+     * worker (demo.ini: 2). Its leaders move away after 1 s, and no stream is
+     * opened to a store that refuses connections, so usually none at all.
+     */
     const char *streams = strstr(out, "  streams            ");
-    ck_assert_msg(streams && atoi(streams + strlen("  streams            ")) >= 1, "%s", out);
-    ck_assert_msg(!strstr(out, "NOT back"), "%s", out);
+    ck_assert_msg(streams, "no streams line in the demo output (above)");
+    int opened = atoi(streams + strlen("  streams            "));
+    ck_assert_msg(opened >= 0 && opened <= 2, "%d streams to the restarted store", opened);
+    ck_assert_msg(!strstr(out, "NOT back"), "the lag did not recover (output above)");
+    ck_assert_msg(strstr(out, "; recovered (back under ") || strstr(out, "no visible spike"),
+                  "no recovery line in the summary (output above)");
 
     /* The live line: one per second with --no-tty, with rows moving. */
     int live = 0, moving = 0;
@@ -358,8 +369,8 @@ START_TEST(test_demo_run)
         if (st && st < p && atof(st + strlen("running")) > 0)
             moving++;
     }
-    ck_assert_msg(live >= 10, "only %d live lines:\n%s", live, out);
-    ck_assert_msg(moving >= 5, "only %d live lines with rows moving:\n%s", moving, out);
+    ck_assert_msg(live >= 10, "only %d live lines", live);
+    ck_assert_msg(moving >= 5, "only %d live lines with rows moving", moving);
 
     /* Every decoded message is a committed row of tikv-sim's truth. */
     char *truth = read_file(truth_path);
@@ -394,7 +405,7 @@ START_TEST(test_demo_run)
         free(line);
         rows++;
     }
-    ck_assert_msg(rows == 6, "%d decoded rows:\n%s", rows, out);
+    ck_assert_msg(rows == 6, "%d decoded rows", rows);
     free(truth);
 
     /* Nothing left running. */
