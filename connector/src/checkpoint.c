@@ -348,7 +348,13 @@ tkc_err_t tkc_checkpoint_kafka_read(const rd_kafka_conf_t *conf, const char *top
             goto out;
         }
         end[p] = hi;
-        done[p] = hi <= lo;
+        /*
+         * Only the end offset decides: after retried ListOffsets errors
+         * librdkafka 2.0.2 has answered lo == hi for a partition holding a
+         * record. A partition that is really empty from its start (retention)
+         * ends with PARTITION_EOF below.
+         */
+        done[p] = hi <= 0;
         if (!done[p]) {
             pending++;
             rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
