@@ -33,6 +33,15 @@
  * "pending" block that exists only while something is pending: created by
  * the first PREWRITE or cached row, freed when the last one is gone. An idle
  * region costs one small allocation here instead of four.
+ *
+ * Spilling: TiKV sends all PREWRITEs of a transaction before its COMMITs, so
+ * a huge transaction would sit here whole. With a spill store (one per feed
+ * worker, conf.spill) every pending prewrite is charged to the feed-wide
+ * budget; one that does not fit keeps only a stub (the row's header and key;
+ * the value and old value lengths; the file offset) and its bytes go to the
+ * store. The COMMIT reads them back into a full row. The stub keeps the real
+ * lengths, so the matching rules that look at value_len (fake empty
+ * prewrites) see exactly what they would see in memory.
  */
 #include "matcher.h"
 
@@ -57,6 +66,13 @@
  */
 typedef tkc_row_t prewrite_t;
 #define PW_GENERATION(pw) ((pw)->commit_ts)
+/*
+ * A spilled prewrite (a stub): region_id and span_index are set only at
+ * emission, so meanwhile they say where the value is. The stub's value and
+ * old_value pointers are NULL (its lengths are the real ones).
+ */
+#define PW_SPILLED(pw) ((pw)->span_index)
+#define PW_OFFSET(pw) ((pw)->region_id)
 
 /* A COMMIT or ROLLBACK waiting for INITIALIZED; the raw key follows. */
 typedef struct cached_s {
@@ -80,6 +96,9 @@ typedef struct pending_s {
     cache_list_t commits;
     cache_list_t rollbacks;
     size_t held_bytes; /* prewrite_t + cached_t allocations */
+    size_t charged;    /* prewrite_t bytes charged to the spill budget */
+    size_t spilled;    /* live record bytes of this matcher in the spill file */
+    size_t n_spilled;  /* stubs among the prewrites */
 } pending_t;
 
 struct tkc_matcher_s {
@@ -93,6 +112,7 @@ struct tkc_matcher_s {
     bool initialized;
     bool failed;
     pending_t *p; /* NULL while nothing is pending */
+    tkc_prewrite_spill_t *spill; /* borrowed; NULL: no budget, no spilling */
     struct {      /* the counters of tkc_matcher_stats_t (the rest is computed) */
         uint64_t dropped_out_of_range, dropped_before_start, ignored_unmatched, emitted;
     } stats;
@@ -145,10 +165,15 @@ static pending_t *pending_get(tkc_matcher_t *m)
 
 static void cache_list_free(cache_list_t *l);
 
-static void pending_free(pending_t *p)
+/* Gives back what this matcher's pending block holds in the spill store. */
+static void pending_free(tkc_matcher_t *m, pending_t *p)
 {
     if (!p)
         return;
+    if (m->spill) {
+        tkc_prewrite_spill_uncharge(m->spill, p->charged);
+        tkc_prewrite_spill_release(m->spill, p->spilled);
+    }
     tkc_hashmap_destroy(p->prewrites, prewrite_free);
     cache_list_free(&p->commits);
     cache_list_free(&p->rollbacks);
@@ -160,7 +185,7 @@ static void pending_release_if_empty(tkc_matcher_t *m)
 {
     pending_t *p = m->p;
     if (p && !p->commits.head && !p->rollbacks.head && tkc_hashmap_count(p->prewrites) == 0) {
-        pending_free(p);
+        pending_free(m, p);
         m->p = NULL;
     }
 }
@@ -243,6 +268,107 @@ static bool in_range(const tkc_matcher_t *m, const uint8_t *key, size_t key_len)
     return in;
 }
 
+/* ===== pending prewrite accounting and spilling ===== */
+
+static size_t stub_record_size(const prewrite_t *pw)
+{
+    return tkc_prewrite_spill_record_size(pw->value_len, pw->old_value_len);
+}
+
+/* Counts @p pw as held by the pending block (and in the spill budget). */
+static void pw_account_add(tkc_matcher_t *m, pending_t *p, const prewrite_t *pw)
+{
+    size_t size = tkc_row_size(pw);
+    p->held_bytes += size;
+    if (m->spill) {
+        tkc_prewrite_spill_charge(m->spill, size);
+        p->charged += size;
+    }
+    if (PW_SPILLED(pw)) {
+        p->spilled += stub_record_size(pw);
+        p->n_spilled++;
+    }
+}
+
+/* Undoes pw_account_add(), except the spill record, which stays live for
+ * pw_restore() or pw_release_record(). */
+static void pw_account_remove(tkc_matcher_t *m, pending_t *p, const prewrite_t *pw)
+{
+    size_t size = tkc_row_size(pw);
+    p->held_bytes -= size;
+    if (m->spill) {
+        tkc_prewrite_spill_uncharge(m->spill, size);
+        p->charged -= size;
+    }
+    if (PW_SPILLED(pw)) {
+        p->spilled -= stub_record_size(pw);
+        p->n_spilled--;
+    }
+}
+
+static void pw_release_record(tkc_matcher_t *m, const prewrite_t *pw)
+{
+    if (PW_SPILLED(pw))
+        tkc_prewrite_spill_release(m->spill, stub_record_size(pw));
+}
+
+/* Frees a prewrite already removed from the map and the accounting. */
+static void pw_discard(tkc_matcher_t *m, prewrite_t *pw)
+{
+    pw_release_record(m, pw);
+    tkc_row_destroy(pw);
+}
+
+/*
+ * Turns a prewrite taken out of the map into its full row: a stub's value
+ * and old value are read back from the spill file (and the record
+ * released). Takes ownership of *@p pwp and replaces it with the row.
+ * @returns TKC_ERR_OK, or the store's error with *@p pwp NULL, the matcher
+ *          failed and @p errstr set.
+ */
+static tkc_err_t pw_restore(tkc_matcher_t *m, prewrite_t **pwp, uint64_t commit_ts, char *errstr,
+                            size_t errstr_size)
+{
+    prewrite_t *pw = *pwp;
+    if (!PW_SPILLED(pw))
+        return TKC_ERR_OK;
+    size_t vlen = pw->value_len, ovlen = pw->old_value_len;
+    /* the layout of tkc_row_new() (one block: key, value, old value), with
+     * the two strings read straight from the file into it */
+    size_t size = sizeof(tkc_row_t) + pw->key_len + vlen + ovlen;
+    tkc_row_t *r = tkc_malloc(size);
+    memset(r, 0, sizeof(*r));
+    r->op = pw->op;
+    r->alloc_size = size;
+    uint8_t *d = r->data;
+    r->key = d;
+    r->key_len = pw->key_len;
+    if (pw->key_len)
+        memcpy(d, pw->key, pw->key_len);
+    r->value = d + pw->key_len;
+    r->value_len = vlen;
+    r->old_value = d + pw->key_len + vlen;
+    r->old_value_len = ovlen;
+    r->has_old_value = pw->has_old_value;
+    r->start_ts = pw->start_ts;
+    char detail[160] = "";
+    tkc_err_t err = tkc_prewrite_spill_get(m->spill, PW_OFFSET(pw), (uint8_t *)r->value, vlen,
+                                           (uint8_t *)r->old_value, ovlen, detail, sizeof(detail));
+    pw_release_record(m, pw);
+    if (err != TKC_ERR_OK) {
+        char what[224];
+        snprintf(what, sizeof(what), "spilled prewrite unreadable (%s)", detail);
+        fail(m, err, what, pw->key, pw->key_len, pw->start_ts, commit_ts, errstr, errstr_size);
+        tkc_row_destroy(r);
+        tkc_row_destroy(pw);
+        *pwp = NULL;
+        return err;
+    }
+    tkc_row_destroy(pw);
+    *pwp = r;
+    return TKC_ERR_OK;
+}
+
 /*
  * Looks up and, if usable, removes the prewrite of (start_ts, key).
  * Before INITIALIZED a prewrite with an empty value (maybe a heartbeat that
@@ -263,7 +389,7 @@ static prewrite_t *take_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint
         pw = NULL;
     if (pw) {
         tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
-        p->held_bytes -= tkc_row_size(pw);
+        pw_account_remove(m, p, pw);
     }
     match_key_fini(&mk);
     return pw;
@@ -278,15 +404,16 @@ static void drop_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *ke
     match_key_init(&mk, start_ts, key, key_len);
     prewrite_t *pw = tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
     if (pw) {
-        p->held_bytes -= tkc_row_size(pw);
-        tkc_row_destroy(pw);
+        pw_account_remove(m, p, pw);
+        pw_discard(m, pw);
     }
     match_key_fini(&mk);
 }
 
 /* ===== rules ===== */
 
-static void put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row)
+static tkc_err_t put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row, char *errstr,
+                              size_t errstr_size)
 {
     pending_t *p = pending_get(m);
     match_key_t mk;
@@ -301,21 +428,48 @@ static void put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row)
          */
         if (row->value_len == 0 || row->generation < PW_GENERATION(old)) {
             match_key_fini(&mk);
-            return;
+            return TKC_ERR_OK;
         }
     }
-    prewrite_t *pw = tkc_row_new(row->op, row->key, row->key_len, row->value, row->value_len,
-                                 row->old_value, row->old_value_len);
+    prewrite_t *pw;
+    size_t payload = row->value_len + row->old_value_len;
+    if (m->spill &&
+        tkc_prewrite_spill_wanted(m->spill, sizeof(tkc_row_t) + row->key_len + payload, payload)) {
+        uint64_t off = 0;
+        char detail[160] = "";
+        tkc_err_t err = tkc_prewrite_spill_put(m->spill, row->value, row->value_len,
+                                               row->old_value, row->old_value_len, &off, detail,
+                                               sizeof(detail));
+        if (err != TKC_ERR_OK) {
+            match_key_fini(&mk);
+            pending_release_if_empty(m);
+            char what[224];
+            snprintf(what, sizeof(what), "prewrite spill failed (%s)", detail);
+            return fail(m, err, what, row->key, row->key_len, row->start_ts, 0, errstr,
+                        errstr_size);
+        }
+        pw = tkc_row_new(row->op, row->key, row->key_len, NULL, 0, NULL, 0);
+        pw->value = NULL;
+        pw->value_len = row->value_len;
+        pw->old_value = NULL;
+        pw->old_value_len = row->old_value_len;
+        PW_SPILLED(pw) = 1;
+        PW_OFFSET(pw) = off;
+    } else {
+        pw = tkc_row_new(row->op, row->key, row->key_len, row->value, row->value_len,
+                         row->old_value, row->old_value_len);
+    }
     pw->has_old_value = row->has_old_value;
     pw->start_ts = row->start_ts;
     PW_GENERATION(pw) = row->generation;
     old = tkc_hashmap_put(p->prewrites, mk.p, mk.len, pw);
     if (old) {
-        p->held_bytes -= tkc_row_size(old);
-        tkc_row_destroy(old);
+        pw_account_remove(m, p, old);
+        pw_discard(m, old);
     }
-    p->held_bytes += tkc_row_size(pw);
+    pw_account_add(m, p, pw);
     match_key_fini(&mk);
+    return TKC_ERR_OK;
 }
 
 /*
@@ -384,6 +538,9 @@ static tkc_err_t put_commit(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_mat
                     row->key_len, row->start_ts, row->commit_ts, errstr, errstr_size);
     }
     pending_release_if_empty(m);
+    tkc_err_t err = pw_restore(m, &pw, row->commit_ts, errstr, errstr_size);
+    if (err != TKC_ERR_OK)
+        return err;
     return emit_commit(m, row->op, row->key, row->key_len, row->start_ts, row->commit_ts, pw, emit,
                        opaque, errstr, errstr_size);
 }
@@ -428,6 +585,8 @@ static tkc_err_t put_initialized(tkc_matcher_t *m, tkc_matcher_emit_cb *emit, vo
         cached_t *next = c->next;
         if (err == TKC_ERR_OK) {
             prewrite_t *pw = take_prewrite(m, c->start_ts, c->key, c->key_len);
+            if (pw)
+                err = pw_restore(m, &pw, c->commit_ts, errstr, errstr_size);
             if (pw) {
                 err = emit_commit(m, c->op, c->key, c->key_len, c->start_ts, c->commit_ts, pw,
                                   emit, opaque, errstr, errstr_size);
@@ -486,6 +645,7 @@ tkc_matcher_t *tkc_matcher_init(void *mem, const tkc_matcher_conf_t *conf)
     m->start_len = (uint32_t)conf->start_len;
     m->end = conf->end;
     m->end_len = (uint32_t)conf->end_len;
+    m->spill = conf->spill;
     return m;
 }
 
@@ -493,7 +653,7 @@ void tkc_matcher_fini(tkc_matcher_t *m)
 {
     if (!m)
         return;
-    pending_free(m->p);
+    pending_free(m, m->p);
     m->p = NULL;
 }
 
@@ -527,8 +687,7 @@ tkc_err_t tkc_matcher_put(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_match
 
     switch (row->type) {
     case TKC_FEED_LOG_PREWRITE:
-        put_prewrite(m, row);
-        return TKC_ERR_OK;
+        return put_prewrite(m, row, errstr, errstr_size);
     case TKC_FEED_LOG_COMMIT:
         return put_commit(m, row, emit, opaque, errstr, errstr_size);
     case TKC_FEED_LOG_COMMITTED:
@@ -580,6 +739,7 @@ void tkc_matcher_get_stats(const tkc_matcher_t *m, tkc_matcher_stats_t *st)
     st->prewrites = m->p ? tkc_hashmap_count(m->p->prewrites) : 0;
     st->cached_commits = m->p ? m->p->commits.count : 0;
     st->cached_rollbacks = m->p ? m->p->rollbacks.count : 0;
+    st->spilled_prewrites = m->p ? m->p->n_spilled : 0;
 }
 
 size_t tkc_matcher_bytes(const tkc_matcher_t *m)
