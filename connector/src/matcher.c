@@ -37,11 +37,11 @@
  * Spilling: TiKV sends all PREWRITEs of a transaction before its COMMITs, so
  * a huge transaction would sit here whole. With a spill store (one per feed
  * worker, conf.spill) every pending prewrite is charged to the feed-wide
- * budget; one that does not fit keeps only a stub (the row's header and key;
- * the value and old value lengths; the file offset) and its bytes go to the
- * store. The COMMIT reads them back into a full row. The stub keeps the real
- * lengths, so the matching rules that look at value_len (fake empty
- * prewrites) see exactly what they would see in memory.
+ * budget; one that does not fit keeps only a 32-byte stub (stub_t: lengths,
+ * generation, op, file offset; the key is in the match key) and its bytes go
+ * to the store. The COMMIT reads them back into a full row. The stub keeps
+ * the real lengths, so the matching rules that look at value_len (fake
+ * empty prewrites) see exactly what they would see in memory.
  */
 #include "matcher.h"
 
@@ -66,13 +66,49 @@
  */
 typedef tkc_row_t prewrite_t;
 #define PW_GENERATION(pw) ((pw)->commit_ts)
+
 /*
- * A spilled prewrite (a stub): region_id and span_index are set only at
- * emission, so meanwhile they say where the value is. The stub's value and
- * old_value pointers are NULL (its lengths are the real ones).
+ * A spilled prewrite: what the rules and the COMMIT need, without the key
+ * (the match key holds start_ts and key, and the COMMIT brings both) and
+ * without the bytes (in the spill file at off). 32 bytes instead of a
+ * ~100-byte row header plus key: a huge transaction keeps one per key.
+ *
+ * The map holds either kind: a stub's pointer has its lowest bit set
+ * (allocations are at least 8-aligned, so a row's never has).
  */
-#define PW_SPILLED(pw) ((pw)->span_index)
-#define PW_OFFSET(pw) ((pw)->region_id)
+typedef struct stub_s {
+    uint64_t off;
+    uint64_t generation;
+    uint32_t value_len, old_value_len;
+    tkc_row_op_t op;
+    bool has_old_value;
+} stub_t;
+
+static bool is_stub(const void *e)
+{
+    return ((uintptr_t)e & 1) != 0;
+}
+
+static stub_t *as_stub(const void *e)
+{
+    return (stub_t *)((uintptr_t)e & ~(uintptr_t)1);
+}
+
+static size_t entry_value_len(const void *e)
+{
+    return is_stub(e) ? as_stub(e)->value_len : ((const prewrite_t *)e)->value_len;
+}
+
+static uint64_t entry_generation(const void *e)
+{
+    return is_stub(e) ? as_stub(e)->generation : PW_GENERATION((const prewrite_t *)e);
+}
+
+/* bytes of memory the entry takes (what the budget counts) */
+static size_t entry_mem(const void *e)
+{
+    return is_stub(e) ? sizeof(stub_t) : tkc_row_size(e);
+}
 
 /* A COMMIT or ROLLBACK waiting for INITIALIZED; the raw key follows. */
 typedef struct cached_s {
@@ -149,9 +185,12 @@ static void match_key_fini(match_key_t *mk)
 
 /* ===== helpers ===== */
 
-static void prewrite_free(void *p)
+static void prewrite_free(void *e)
 {
-    tkc_row_destroy(p);
+    if (is_stub(e))
+        tkc_free(as_stub(e));
+    else
+        tkc_row_destroy(e);
 }
 
 static pending_t *pending_get(tkc_matcher_t *m)
@@ -270,102 +309,100 @@ static bool in_range(const tkc_matcher_t *m, const uint8_t *key, size_t key_len)
 
 /* ===== pending prewrite accounting and spilling ===== */
 
-static size_t stub_record_size(const prewrite_t *pw)
+static size_t stub_record_size(const stub_t *st)
 {
-    return tkc_prewrite_spill_record_size(pw->value_len, pw->old_value_len);
+    return tkc_prewrite_spill_record_size(st->value_len, st->old_value_len);
 }
 
-/* Counts @p pw as held by the pending block (and in the spill budget). */
-static void pw_account_add(tkc_matcher_t *m, pending_t *p, const prewrite_t *pw)
+/* Counts entry @p e as held by the pending block (and in the budget). */
+static void pw_account_add(tkc_matcher_t *m, pending_t *p, const void *e)
 {
-    size_t size = tkc_row_size(pw);
+    size_t size = entry_mem(e);
     p->held_bytes += size;
     if (m->spill) {
         tkc_prewrite_spill_charge(m->spill, size);
         p->charged += size;
     }
-    if (PW_SPILLED(pw)) {
-        p->spilled += stub_record_size(pw);
+    if (is_stub(e)) {
+        p->spilled += stub_record_size(as_stub(e));
         p->n_spilled++;
     }
 }
 
 /* Undoes pw_account_add(), except the spill record, which stays live for
- * pw_restore() or pw_release_record(). */
-static void pw_account_remove(tkc_matcher_t *m, pending_t *p, const prewrite_t *pw)
+ * pw_restore() or pw_discard(). */
+static void pw_account_remove(tkc_matcher_t *m, pending_t *p, const void *e)
 {
-    size_t size = tkc_row_size(pw);
+    size_t size = entry_mem(e);
     p->held_bytes -= size;
     if (m->spill) {
         tkc_prewrite_spill_uncharge(m->spill, size);
         p->charged -= size;
     }
-    if (PW_SPILLED(pw)) {
-        p->spilled -= stub_record_size(pw);
+    if (is_stub(e)) {
+        p->spilled -= stub_record_size(as_stub(e));
         p->n_spilled--;
     }
 }
 
-static void pw_release_record(tkc_matcher_t *m, const prewrite_t *pw)
+/* Frees an entry already removed from the map and the accounting. */
+static void pw_discard(tkc_matcher_t *m, void *e)
 {
-    if (PW_SPILLED(pw))
-        tkc_prewrite_spill_release(m->spill, stub_record_size(pw));
-}
-
-/* Frees a prewrite already removed from the map and the accounting. */
-static void pw_discard(tkc_matcher_t *m, prewrite_t *pw)
-{
-    pw_release_record(m, pw);
-    tkc_row_destroy(pw);
+    if (is_stub(e))
+        tkc_prewrite_spill_release(m->spill, stub_record_size(as_stub(e)));
+    prewrite_free(e);
 }
 
 /*
- * Turns a prewrite taken out of the map into its full row: a stub's value
- * and old value are read back from the spill file (and the record
- * released). Takes ownership of *@p pwp and replaces it with the row.
- * @returns TKC_ERR_OK, or the store's error with *@p pwp NULL, the matcher
- *          failed and @p errstr set.
+ * Turns an entry taken out of the map into its full row: a stub's value and
+ * old value are read back from the spill file (and the record released);
+ * the key and start ts are the COMMIT's (the same as the match key's).
+ * Takes ownership of @p e.
+ * @returns TKC_ERR_OK with *@p out the row, or the store's error with the
+ *          matcher failed and @p errstr set.
  */
-static tkc_err_t pw_restore(tkc_matcher_t *m, prewrite_t **pwp, uint64_t commit_ts, char *errstr,
+static tkc_err_t pw_restore(tkc_matcher_t *m, void *e, const uint8_t *key, size_t key_len,
+                            uint64_t start_ts, uint64_t commit_ts, prewrite_t **out, char *errstr,
                             size_t errstr_size)
 {
-    prewrite_t *pw = *pwp;
-    if (!PW_SPILLED(pw))
+    *out = NULL;
+    if (!is_stub(e)) {
+        *out = e;
         return TKC_ERR_OK;
-    size_t vlen = pw->value_len, ovlen = pw->old_value_len;
+    }
+    stub_t *st = as_stub(e);
+    size_t vlen = st->value_len, ovlen = st->old_value_len;
     /* the layout of tkc_row_new() (one block: key, value, old value), with
      * the two strings read straight from the file into it */
-    size_t size = sizeof(tkc_row_t) + pw->key_len + vlen + ovlen;
+    size_t size = sizeof(tkc_row_t) + key_len + vlen + ovlen;
     tkc_row_t *r = tkc_malloc(size);
     memset(r, 0, sizeof(*r));
-    r->op = pw->op;
+    r->op = st->op;
     r->alloc_size = size;
     uint8_t *d = r->data;
     r->key = d;
-    r->key_len = pw->key_len;
-    if (pw->key_len)
-        memcpy(d, pw->key, pw->key_len);
-    r->value = d + pw->key_len;
+    r->key_len = key_len;
+    if (key_len)
+        memcpy(d, key, key_len);
+    r->value = d + key_len;
     r->value_len = vlen;
-    r->old_value = d + pw->key_len + vlen;
+    r->old_value = d + key_len + vlen;
     r->old_value_len = ovlen;
-    r->has_old_value = pw->has_old_value;
-    r->start_ts = pw->start_ts;
+    r->has_old_value = st->has_old_value;
+    r->start_ts = start_ts;
     char detail[160] = "";
-    tkc_err_t err = tkc_prewrite_spill_get(m->spill, PW_OFFSET(pw), (uint8_t *)r->value, vlen,
+    tkc_err_t err = tkc_prewrite_spill_get(m->spill, st->off, (uint8_t *)r->value, vlen,
                                            (uint8_t *)r->old_value, ovlen, detail, sizeof(detail));
-    pw_release_record(m, pw);
+    tkc_prewrite_spill_release(m->spill, stub_record_size(st));
+    tkc_free(st);
     if (err != TKC_ERR_OK) {
         char what[224];
         snprintf(what, sizeof(what), "spilled prewrite unreadable (%s)", detail);
-        fail(m, err, what, pw->key, pw->key_len, pw->start_ts, commit_ts, errstr, errstr_size);
+        fail(m, err, what, key, key_len, start_ts, commit_ts, errstr, errstr_size);
         tkc_row_destroy(r);
-        tkc_row_destroy(pw);
-        *pwp = NULL;
         return err;
     }
-    tkc_row_destroy(pw);
-    *pwp = r;
+    *out = r;
     return TKC_ERR_OK;
 }
 
@@ -374,25 +411,25 @@ static tkc_err_t pw_restore(tkc_matcher_t *m, prewrite_t **pwp, uint64_t commit_
  * Before INITIALIZED a prewrite with an empty value (maybe a heartbeat that
  * arrived before the real one) or with generation > 0 (pipelined DML, whose
  * generations may come out of order during the scan) is left in place.
- * @returns the prewrite (owned by the caller) or NULL.
+ * @returns the map entry (owned by the caller; pw_restore() it) or NULL.
  */
-static prewrite_t *take_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *key,
-                                 size_t key_len)
+static void *take_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *key,
+                           size_t key_len)
 {
     pending_t *p = m->p;
     if (!p)
         return NULL;
     match_key_t mk;
     match_key_init(&mk, start_ts, key, key_len);
-    prewrite_t *pw = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
-    if (pw && !m->initialized && (pw->value_len == 0 || PW_GENERATION(pw) > 0))
-        pw = NULL;
-    if (pw) {
+    void *e = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
+    if (e && !m->initialized && (entry_value_len(e) == 0 || entry_generation(e) > 0))
+        e = NULL;
+    if (e) {
         tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
-        pw_account_remove(m, p, pw);
+        pw_account_remove(m, p, e);
     }
     match_key_fini(&mk);
-    return pw;
+    return e;
 }
 
 static void drop_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *key, size_t key_len)
@@ -402,10 +439,10 @@ static void drop_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *ke
         return;
     match_key_t mk;
     match_key_init(&mk, start_ts, key, key_len);
-    prewrite_t *pw = tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
-    if (pw) {
-        pw_account_remove(m, p, pw);
-        pw_discard(m, pw);
+    void *e = tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
+    if (e) {
+        pw_account_remove(m, p, e);
+        pw_discard(m, e);
     }
     match_key_fini(&mk);
 }
@@ -418,7 +455,7 @@ static tkc_err_t put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row, char 
     pending_t *p = pending_get(m);
     match_key_t mk;
     match_key_init(&mk, row->start_ts, row->key, row->key_len);
-    prewrite_t *old = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
+    void *old = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
     if (old) {
         /*
          * TiKV may send a "fake" prewrite with an empty value for the same
@@ -426,12 +463,12 @@ static tkc_err_t put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row, char 
          * real value. And for pipelined DML the newest generation wins, so a
          * late lower generation is ignored.
          */
-        if (row->value_len == 0 || row->generation < PW_GENERATION(old)) {
+        if (row->value_len == 0 || row->generation < entry_generation(old)) {
             match_key_fini(&mk);
             return TKC_ERR_OK;
         }
     }
-    prewrite_t *pw;
+    void *e;
     size_t payload = row->value_len + row->old_value_len;
     if (m->spill &&
         tkc_prewrite_spill_wanted(m->spill, sizeof(tkc_row_t) + row->key_len + payload, payload)) {
@@ -448,26 +485,28 @@ static tkc_err_t put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row, char 
             return fail(m, err, what, row->key, row->key_len, row->start_ts, 0, errstr,
                         errstr_size);
         }
-        pw = tkc_row_new(row->op, row->key, row->key_len, NULL, 0, NULL, 0);
-        pw->value = NULL;
-        pw->value_len = row->value_len;
-        pw->old_value = NULL;
-        pw->old_value_len = row->old_value_len;
-        PW_SPILLED(pw) = 1;
-        PW_OFFSET(pw) = off;
+        stub_t *st = tkc_malloc(sizeof(*st));
+        st->off = off;
+        st->generation = row->generation;
+        st->value_len = (uint32_t)row->value_len; /* < 4 GiB: checked by the store */
+        st->old_value_len = (uint32_t)row->old_value_len;
+        st->op = row->op;
+        st->has_old_value = row->has_old_value;
+        e = (void *)((uintptr_t)st | 1);
     } else {
-        pw = tkc_row_new(row->op, row->key, row->key_len, row->value, row->value_len,
-                         row->old_value, row->old_value_len);
+        prewrite_t *pw = tkc_row_new(row->op, row->key, row->key_len, row->value,
+                                     row->value_len, row->old_value, row->old_value_len);
+        pw->has_old_value = row->has_old_value;
+        pw->start_ts = row->start_ts;
+        PW_GENERATION(pw) = row->generation;
+        e = pw;
     }
-    pw->has_old_value = row->has_old_value;
-    pw->start_ts = row->start_ts;
-    PW_GENERATION(pw) = row->generation;
-    old = tkc_hashmap_put(p->prewrites, mk.p, mk.len, pw);
+    old = tkc_hashmap_put(p->prewrites, mk.p, mk.len, e);
     if (old) {
         pw_account_remove(m, p, old);
         pw_discard(m, old);
     }
-    pw_account_add(m, p, pw);
+    pw_account_add(m, p, e);
     match_key_fini(&mk);
     return TKC_ERR_OK;
 }
@@ -527,8 +566,8 @@ static tkc_err_t put_commit(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_mat
 {
     /* matching always runs first, even for a stale commit, so that its
      * prewrite entry is consumed */
-    prewrite_t *pw = take_prewrite(m, row->start_ts, row->key, row->key_len);
-    if (!pw) {
+    void *e = take_prewrite(m, row->start_ts, row->key, row->key_len);
+    if (!e) {
         if (!m->initialized) {
             pending_t *p = pending_get(m);
             cache_push(p, &p->commits, row);
@@ -538,7 +577,9 @@ static tkc_err_t put_commit(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_mat
                     row->key_len, row->start_ts, row->commit_ts, errstr, errstr_size);
     }
     pending_release_if_empty(m);
-    tkc_err_t err = pw_restore(m, &pw, row->commit_ts, errstr, errstr_size);
+    prewrite_t *pw;
+    tkc_err_t err = pw_restore(m, e, row->key, row->key_len, row->start_ts, row->commit_ts, &pw,
+                               errstr, errstr_size);
     if (err != TKC_ERR_OK)
         return err;
     return emit_commit(m, row->op, row->key, row->key_len, row->start_ts, row->commit_ts, pw, emit,
@@ -584,13 +625,15 @@ static tkc_err_t put_initialized(tkc_matcher_t *m, tkc_matcher_emit_cb *emit, vo
     while (c) {
         cached_t *next = c->next;
         if (err == TKC_ERR_OK) {
-            prewrite_t *pw = take_prewrite(m, c->start_ts, c->key, c->key_len);
-            if (pw)
-                err = pw_restore(m, &pw, c->commit_ts, errstr, errstr_size);
+            void *e = take_prewrite(m, c->start_ts, c->key, c->key_len);
+            prewrite_t *pw = NULL;
+            if (e)
+                err = pw_restore(m, e, c->key, c->key_len, c->start_ts, c->commit_ts, &pw, errstr,
+                                 errstr_size);
             if (pw) {
                 err = emit_commit(m, c->op, c->key, c->key_len, c->start_ts, c->commit_ts, pw,
                                   emit, opaque, errstr, errstr_size);
-            } else {
+            } else if (!e) {
                 /*
                  * A commit applied before the scan snapshot: the scan has
                  * already produced it as a COMMITTED row (TiCDC: "ignore
