@@ -10,6 +10,7 @@ set(TKC_FEEDLOGIC_SOURCES
   src/row.c
   src/feed_event.c
   src/matcher.c
+  src/prewrite_spill.c
   src/range_lock.c
   src/frontier.c
   src/stream_table.c
@@ -18,7 +19,8 @@ set(TKC_FEEDLOGIC_SOURCES
 
 add_library(tkc_feedlogic STATIC ${TKC_FEEDLOGIC_SOURCES})
 target_compile_options(tkc_feedlogic PRIVATE ${TKC_WARNINGS})
-target_link_libraries(tkc_feedlogic PUBLIC tkc_util)
+# zlib: the CRC of spilled prewrite records (prewrite_spill.c)
+target_link_libraries(tkc_feedlogic PUBLIC tkc_util PkgConfig::ZLIB)
 if(TKC_TEST_ADDR_KEYED_STREAMS)
   message(WARNING "TKC_TEST_ADDR_KEYED_STREAMS is ON: the stream table has the old "
                   "address-keyed bug on purpose. Never ship this build.")

@@ -801,9 +801,22 @@ void tkc_conf_memory_budget(const tkc_conf_t *c, tkc_conf_memory_t *out)
         if (inflight > ((uint64_t)256 << 20))
             inflight = (uint64_t)256 << 20;
     }
+    /*
+     * Pending prewrites get 1/16 (at most 64 MiB) when they can spill: a
+     * normal transaction stays in memory, a huge one keeps only small stubs.
+     * Without a spill dir there is nowhere to put them, so no share is
+     * taken from the sorter (and they are unbounded, as before).
+     */
+    uint64_t prewrite = 0;
+    if (c->feed.spill_dir && *c->feed.spill_dir) {
+        prewrite = q / 16;
+        if (prewrite > ((uint64_t)64 << 20))
+            prewrite = (uint64_t)64 << 20;
+    }
     out->queue = queue;
     out->inflight = inflight;
-    out->sorter = queue + inflight < q ? q - queue - inflight : 0;
+    out->prewrite = prewrite;
+    out->sorter = queue + inflight + prewrite < q ? q - queue - inflight - prewrite : 0;
 }
 
 static void validate_memory(load_t *ld)

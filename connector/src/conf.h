@@ -231,7 +231,11 @@ void tkc_conf_destroy(tkc_conf_t *conf);
 typedef struct tkc_conf_memory_s {
     uint64_t queue;    /* the feed queue's byte budget */
     uint64_t inflight; /* the Kafka in-flight budget (also librdkafka's queue) */
-    uint64_t sorter;   /* what the sorter may hold: memory_quota - queue - inflight */
+    /* pending prewrites (transactions waiting for their COMMITs) held by the
+     * feed's matchers; beyond it their values spill to spill_dir. 0 without
+     * a spill_dir (then nothing bounds them, as before) */
+    uint64_t prewrite;
+    uint64_t sorter;   /* what the sorter may hold: memory_quota - queue - inflight - prewrite */
 } tkc_conf_memory_t;
 
 /** Fills @p out from the configuration (validated: the parts fit). */

@@ -70,8 +70,10 @@ static const tkc_conf_key_t keys[] = {
     {"feed", "workers", TKC_CONF_T_INT, OFF(feed.workers), "2", 1, 64, NULL, 0,
      "Feed worker threads; each owns one gRPC completion queue and at most one stream per store."},
     {"feed", "spill_dir", TKC_CONF_T_STRING, OFF(feed.spill_dir), "", 0, 0, NULL, TKC_CONF_F_PATH,
-     "Existing writable directory for sorted run files when memory_quota is reached; empty: never "
-     "spill. Files are unlinked at creation, so nothing is left behind after a crash."},
+     "Existing writable directory for sorted run files when memory_quota is reached, and for the "
+     "values of pending prewrites (transactions not yet committed) beyond their share of "
+     "memory_quota (1/16, at most 64MiB); empty: never spill, and pending prewrites are not "
+     "bounded. Files are unlinked at creation, so nothing is left behind after a crash."},
     {"feed", "spill_budget", TKC_CONF_T_SIZE, OFF(feed.spill_budget), "16GiB", MIB(1), TIB(64),
      NULL, 0, "Bytes of spill files at most; beyond it the feed applies flow control."},
     {"feed", "queue_size", TKC_CONF_T_SIZE, OFF(feed.queue_size), "0", 0, GIB(64), NULL, 0,

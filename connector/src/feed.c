@@ -312,6 +312,9 @@ static void feed_free(tkc_feed_t *f)
         tkc_msgq_destroy(f->resolver_in, tkc_feed_msg_free);
     tkc_lock_resolver_destroy(f->resolver);
     tkc_pd_client_destroy(f->pd);
+    /* last: every matcher (registered, pending or parked) is gone by now */
+    for (int i = 0; i < TKC_FEED_MAX_WORKERS; i++)
+        tkc_prewrite_spill_destroy(f->pw_spill[i]);
     for (size_t i = 0; i < f->n_spans; i++) {
         tkc_free(f->spans[i].enc_start);
         tkc_free(f->spans[i].enc_end);
@@ -447,6 +450,18 @@ tkc_feed_t *tkc_feed_new(const tkc_feed_config_t *cfg, tkc_msgq_t *out, tkc_err_
     f->resolver = tkc_lock_resolver_new(f->pd, &lc);
     f->resolver_in = tkc_msgq_new(SIZE_MAX / 4);
     f->n_workers = cfg->workers;
+    atomic_init(&f->pw_bytes, 0);
+    f->cfg.prewrite_spill_dir = NULL; /* borrowed: used only below */
+    if (cfg->prewrite_spill_dir && *cfg->prewrite_spill_dir && cfg->prewrite_budget) {
+        for (int i = 0; i < f->n_workers; i++) {
+            f->pw_spill[i] = tkc_prewrite_spill_new(cfg->prewrite_spill_dir, &f->pw_bytes,
+                                                    cfg->prewrite_budget, errstr, errstr_size);
+            if (!f->pw_spill[i]) {
+                *err_out = TKC_ERR_IO;
+                goto fail;
+            }
+        }
+    }
     for (int i = 0; i < f->n_workers; i++)
         f->workers[i] = tkc_feed_worker_new(f, i);
     f->sched = tkc_feed_sched_new(f);
@@ -534,6 +549,10 @@ void tkc_feed_get_stats(tkc_feed_t *f, tkc_feed_stats_t *out)
 #undef X
     for (int i = 0; i < TKC_FEED_REGION_ERR_COUNT; i++)
         out->region_errors[i] = atomic_load_explicit(&f->ctr.region_errors[i], memory_order_relaxed);
+    out->prewrite_bytes = atomic_load_explicit(&f->pw_bytes, memory_order_relaxed);
+    for (int i = 0; i < TKC_FEED_MAX_WORKERS; i++)
+        if (f->pw_spill[i])
+            out->prewrite_spilled_bytes += tkc_prewrite_spill_written(f->pw_spill[i]);
     pthread_mutex_lock(&f->store_mu);
     out->n_stores = f->n_store_stats;
     memcpy(out->stores, f->store_stats, f->n_store_stats * sizeof(out->stores[0]));

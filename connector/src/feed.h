@@ -151,6 +151,16 @@ typedef struct tkc_feed_config_s {
     int64_t poll_ms;                 /* [10] worker completion-queue wait (inbound latency) */
 
     /*
+     * Pending prewrites (a transaction's rows waiting for its COMMITs) are
+     * held by the matchers. With a spill dir, the bytes they hold across the
+     * whole feed are limited to prewrite_budget: beyond it a prewrite's
+     * value and old value go to one anonymous file per worker in that dir
+     * and are read back at COMMIT. [NULL, 0]: no limit, all in memory.
+     */
+    const char *prewrite_spill_dir;
+    size_t prewrite_budget;
+
+    /*
      * TEST ONLY (issue 4 item 9): after a stream is retired, retire the same
      * stream object again this many ms later, like the 5 s sleep PR 10559's
      * manual test injected before TiCDC's second deleteStream. With id-guarded
@@ -284,6 +294,8 @@ typedef struct tkc_feed_stats_s {
     uint64_t lock_resolve_runs, locks_resolved, lock_resolve_errors;
     uint64_t gc_safepoint;        /* gauge: last service safepoint set */
     uint64_t fatal;               /* 1 once a fatal error was reported */
+    uint64_t prewrite_bytes;      /* gauge: pending prewrite bytes in memory (with a spill dir) */
+    uint64_t prewrite_spilled_bytes; /* prewrite values + old values written to spill files */
     size_t n_stores;
     tkc_feed_store_stats_t stores[TKC_FEED_MAX_STORES];
 } tkc_feed_stats_t;

@@ -101,6 +101,10 @@ struct tkc_feed_s {
     feed_sched_t *sched;
     feed_worker_t *workers[TKC_FEED_MAX_WORKERS];
     int n_workers;
+    /* one per worker (index = worker idx), NULL without a spill dir; owned
+     * here and freed after everything that may still hold a matcher */
+    tkc_prewrite_spill_t *pw_spill[TKC_FEED_MAX_WORKERS];
+    atomic_size_t pw_bytes; /* pending prewrite bytes in memory, all workers */
 
     tkc_lock_resolver_t *resolver;
     tkc_msgq_t *resolver_in; /* feed_msg_t (FEED_MSG_RESOLVE) */

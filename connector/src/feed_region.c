@@ -242,6 +242,7 @@ feed_reg_result_t tkc_feed_region_register(feed_worker_t *w, feed_stream_t *fs, 
         .end_len = r->end_len,
         .span_start_ts = f->start_ts,
         .checkpoint_ts = r->checkpoint_ts,
+        .spill = f->pw_spill[w->idx],
     };
     tkc_matcher_fini(r->matcher);
     r->matcher = tkc_matcher_init((uint8_t *)r + matcher_off(), &mc);

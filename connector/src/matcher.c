@@ -33,6 +33,15 @@
  * "pending" block that exists only while something is pending: created by
  * the first PREWRITE or cached row, freed when the last one is gone. An idle
  * region costs one small allocation here instead of four.
+ *
+ * Spilling: TiKV sends all PREWRITEs of a transaction before its COMMITs, so
+ * a huge transaction would sit here whole. With a spill store (one per feed
+ * worker, conf.spill) every pending prewrite is charged to the feed-wide
+ * budget; one that does not fit keeps only a 32-byte stub (stub_t: lengths,
+ * generation, op, file offset; the key is in the match key) and its bytes go
+ * to the store. The COMMIT reads them back into a full row. The stub keeps
+ * the real lengths, so the matching rules that look at value_len (fake
+ * empty prewrites) see exactly what they would see in memory.
  */
 #include "matcher.h"
 
@@ -58,6 +67,49 @@
 typedef tkc_row_t prewrite_t;
 #define PW_GENERATION(pw) ((pw)->commit_ts)
 
+/*
+ * A spilled prewrite: what the rules and the COMMIT need, without the key
+ * (the match key holds start_ts and key, and the COMMIT brings both) and
+ * without the bytes (in the spill file at off). 32 bytes instead of a
+ * ~100-byte row header plus key: a huge transaction keeps one per key.
+ *
+ * The map holds either kind: a stub's pointer has its lowest bit set
+ * (allocations are at least 8-aligned, so a row's never has).
+ */
+typedef struct stub_s {
+    uint64_t off;
+    uint64_t generation;
+    uint32_t value_len, old_value_len;
+    tkc_row_op_t op;
+    bool has_old_value;
+} stub_t;
+
+static bool is_stub(const void *e)
+{
+    return ((uintptr_t)e & 1) != 0;
+}
+
+static stub_t *as_stub(const void *e)
+{
+    return (stub_t *)((uintptr_t)e & ~(uintptr_t)1);
+}
+
+static size_t entry_value_len(const void *e)
+{
+    return is_stub(e) ? as_stub(e)->value_len : ((const prewrite_t *)e)->value_len;
+}
+
+static uint64_t entry_generation(const void *e)
+{
+    return is_stub(e) ? as_stub(e)->generation : PW_GENERATION((const prewrite_t *)e);
+}
+
+/* bytes of memory the entry takes (what the budget counts) */
+static size_t entry_mem(const void *e)
+{
+    return is_stub(e) ? sizeof(stub_t) : tkc_row_size(e);
+}
+
 /* A COMMIT or ROLLBACK waiting for INITIALIZED; the raw key follows. */
 typedef struct cached_s {
     struct cached_s *next;
@@ -80,6 +132,9 @@ typedef struct pending_s {
     cache_list_t commits;
     cache_list_t rollbacks;
     size_t held_bytes; /* prewrite_t + cached_t allocations */
+    size_t charged;    /* prewrite_t bytes charged to the spill budget */
+    size_t spilled;    /* live record bytes of this matcher in the spill file */
+    size_t n_spilled;  /* stubs among the prewrites */
 } pending_t;
 
 struct tkc_matcher_s {
@@ -93,6 +148,7 @@ struct tkc_matcher_s {
     bool initialized;
     bool failed;
     pending_t *p; /* NULL while nothing is pending */
+    tkc_prewrite_spill_t *spill; /* borrowed; NULL: no budget, no spilling */
     struct {      /* the counters of tkc_matcher_stats_t (the rest is computed) */
         uint64_t dropped_out_of_range, dropped_before_start, ignored_unmatched, emitted;
     } stats;
@@ -129,9 +185,12 @@ static void match_key_fini(match_key_t *mk)
 
 /* ===== helpers ===== */
 
-static void prewrite_free(void *p)
+static void prewrite_free(void *e)
 {
-    tkc_row_destroy(p);
+    if (is_stub(e))
+        tkc_free(as_stub(e));
+    else
+        tkc_row_destroy(e);
 }
 
 static pending_t *pending_get(tkc_matcher_t *m)
@@ -145,10 +204,15 @@ static pending_t *pending_get(tkc_matcher_t *m)
 
 static void cache_list_free(cache_list_t *l);
 
-static void pending_free(pending_t *p)
+/* Gives back what this matcher's pending block holds in the spill store. */
+static void pending_free(tkc_matcher_t *m, pending_t *p)
 {
     if (!p)
         return;
+    if (m->spill) {
+        tkc_prewrite_spill_uncharge(m->spill, p->charged);
+        tkc_prewrite_spill_release(m->spill, p->spilled);
+    }
     tkc_hashmap_destroy(p->prewrites, prewrite_free);
     cache_list_free(&p->commits);
     cache_list_free(&p->rollbacks);
@@ -160,7 +224,7 @@ static void pending_release_if_empty(tkc_matcher_t *m)
 {
     pending_t *p = m->p;
     if (p && !p->commits.head && !p->rollbacks.head && tkc_hashmap_count(p->prewrites) == 0) {
-        pending_free(p);
+        pending_free(m, p);
         m->p = NULL;
     }
 }
@@ -243,30 +307,129 @@ static bool in_range(const tkc_matcher_t *m, const uint8_t *key, size_t key_len)
     return in;
 }
 
+/* ===== pending prewrite accounting and spilling ===== */
+
+static size_t stub_record_size(const stub_t *st)
+{
+    return tkc_prewrite_spill_record_size(st->value_len, st->old_value_len);
+}
+
+/* Counts entry @p e as held by the pending block (and in the budget). */
+static void pw_account_add(tkc_matcher_t *m, pending_t *p, const void *e)
+{
+    size_t size = entry_mem(e);
+    p->held_bytes += size;
+    if (m->spill) {
+        tkc_prewrite_spill_charge(m->spill, size);
+        p->charged += size;
+    }
+    if (is_stub(e)) {
+        p->spilled += stub_record_size(as_stub(e));
+        p->n_spilled++;
+    }
+}
+
+/* Undoes pw_account_add(), except the spill record, which stays live for
+ * pw_restore() or pw_discard(). */
+static void pw_account_remove(tkc_matcher_t *m, pending_t *p, const void *e)
+{
+    size_t size = entry_mem(e);
+    p->held_bytes -= size;
+    if (m->spill) {
+        tkc_prewrite_spill_uncharge(m->spill, size);
+        p->charged -= size;
+    }
+    if (is_stub(e)) {
+        p->spilled -= stub_record_size(as_stub(e));
+        p->n_spilled--;
+    }
+}
+
+/* Frees an entry already removed from the map and the accounting. */
+static void pw_discard(tkc_matcher_t *m, void *e)
+{
+    if (is_stub(e))
+        tkc_prewrite_spill_release(m->spill, stub_record_size(as_stub(e)));
+    prewrite_free(e);
+}
+
+/*
+ * Turns an entry taken out of the map into its full row: a stub's value and
+ * old value are read back from the spill file (and the record released);
+ * the key and start ts are the COMMIT's (the same as the match key's).
+ * Takes ownership of @p e.
+ * @returns TKC_ERR_OK with *@p out the row, or the store's error with the
+ *          matcher failed and @p errstr set.
+ */
+static tkc_err_t pw_restore(tkc_matcher_t *m, void *e, const uint8_t *key, size_t key_len,
+                            uint64_t start_ts, uint64_t commit_ts, prewrite_t **out, char *errstr,
+                            size_t errstr_size)
+{
+    *out = NULL;
+    if (!is_stub(e)) {
+        *out = e;
+        return TKC_ERR_OK;
+    }
+    stub_t *st = as_stub(e);
+    size_t vlen = st->value_len, ovlen = st->old_value_len;
+    /* the layout of tkc_row_new() (one block: key, value, old value), with
+     * the two strings read straight from the file into it */
+    size_t size = sizeof(tkc_row_t) + key_len + vlen + ovlen;
+    tkc_row_t *r = tkc_malloc(size);
+    memset(r, 0, sizeof(*r));
+    r->op = st->op;
+    r->alloc_size = size;
+    uint8_t *d = r->data;
+    r->key = d;
+    r->key_len = key_len;
+    if (key_len)
+        memcpy(d, key, key_len);
+    r->value = d + key_len;
+    r->value_len = vlen;
+    r->old_value = d + key_len + vlen;
+    r->old_value_len = ovlen;
+    r->has_old_value = st->has_old_value;
+    r->start_ts = start_ts;
+    char detail[160] = "";
+    tkc_err_t err = tkc_prewrite_spill_get(m->spill, st->off, (uint8_t *)r->value, vlen,
+                                           (uint8_t *)r->old_value, ovlen, detail, sizeof(detail));
+    tkc_prewrite_spill_release(m->spill, stub_record_size(st));
+    tkc_free(st);
+    if (err != TKC_ERR_OK) {
+        char what[224];
+        snprintf(what, sizeof(what), "spilled prewrite unreadable (%s)", detail);
+        fail(m, err, what, key, key_len, start_ts, commit_ts, errstr, errstr_size);
+        tkc_row_destroy(r);
+        return err;
+    }
+    *out = r;
+    return TKC_ERR_OK;
+}
+
 /*
  * Looks up and, if usable, removes the prewrite of (start_ts, key).
  * Before INITIALIZED a prewrite with an empty value (maybe a heartbeat that
  * arrived before the real one) or with generation > 0 (pipelined DML, whose
  * generations may come out of order during the scan) is left in place.
- * @returns the prewrite (owned by the caller) or NULL.
+ * @returns the map entry (owned by the caller; pw_restore() it) or NULL.
  */
-static prewrite_t *take_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *key,
-                                 size_t key_len)
+static void *take_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *key,
+                           size_t key_len)
 {
     pending_t *p = m->p;
     if (!p)
         return NULL;
     match_key_t mk;
     match_key_init(&mk, start_ts, key, key_len);
-    prewrite_t *pw = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
-    if (pw && !m->initialized && (pw->value_len == 0 || PW_GENERATION(pw) > 0))
-        pw = NULL;
-    if (pw) {
+    void *e = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
+    if (e && !m->initialized && (entry_value_len(e) == 0 || entry_generation(e) > 0))
+        e = NULL;
+    if (e) {
         tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
-        p->held_bytes -= tkc_row_size(pw);
+        pw_account_remove(m, p, e);
     }
     match_key_fini(&mk);
-    return pw;
+    return e;
 }
 
 static void drop_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *key, size_t key_len)
@@ -276,22 +439,23 @@ static void drop_prewrite(tkc_matcher_t *m, uint64_t start_ts, const uint8_t *ke
         return;
     match_key_t mk;
     match_key_init(&mk, start_ts, key, key_len);
-    prewrite_t *pw = tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
-    if (pw) {
-        p->held_bytes -= tkc_row_size(pw);
-        tkc_row_destroy(pw);
+    void *e = tkc_hashmap_remove(p->prewrites, mk.p, mk.len);
+    if (e) {
+        pw_account_remove(m, p, e);
+        pw_discard(m, e);
     }
     match_key_fini(&mk);
 }
 
 /* ===== rules ===== */
 
-static void put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row)
+static tkc_err_t put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row, char *errstr,
+                              size_t errstr_size)
 {
     pending_t *p = pending_get(m);
     match_key_t mk;
     match_key_init(&mk, row->start_ts, row->key, row->key_len);
-    prewrite_t *old = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
+    void *old = tkc_hashmap_get(p->prewrites, mk.p, mk.len);
     if (old) {
         /*
          * TiKV may send a "fake" prewrite with an empty value for the same
@@ -299,23 +463,52 @@ static void put_prewrite(tkc_matcher_t *m, const tkc_feed_row_t *row)
          * real value. And for pipelined DML the newest generation wins, so a
          * late lower generation is ignored.
          */
-        if (row->value_len == 0 || row->generation < PW_GENERATION(old)) {
+        if (row->value_len == 0 || row->generation < entry_generation(old)) {
             match_key_fini(&mk);
-            return;
+            return TKC_ERR_OK;
         }
     }
-    prewrite_t *pw = tkc_row_new(row->op, row->key, row->key_len, row->value, row->value_len,
-                                 row->old_value, row->old_value_len);
-    pw->has_old_value = row->has_old_value;
-    pw->start_ts = row->start_ts;
-    PW_GENERATION(pw) = row->generation;
-    old = tkc_hashmap_put(p->prewrites, mk.p, mk.len, pw);
-    if (old) {
-        p->held_bytes -= tkc_row_size(old);
-        tkc_row_destroy(old);
+    void *e;
+    size_t payload = row->value_len + row->old_value_len;
+    if (m->spill &&
+        tkc_prewrite_spill_wanted(m->spill, sizeof(tkc_row_t) + row->key_len + payload, payload)) {
+        uint64_t off = 0;
+        char detail[160] = "";
+        tkc_err_t err = tkc_prewrite_spill_put(m->spill, row->value, row->value_len,
+                                               row->old_value, row->old_value_len, &off, detail,
+                                               sizeof(detail));
+        if (err != TKC_ERR_OK) {
+            match_key_fini(&mk);
+            pending_release_if_empty(m);
+            char what[224];
+            snprintf(what, sizeof(what), "prewrite spill failed (%s)", detail);
+            return fail(m, err, what, row->key, row->key_len, row->start_ts, 0, errstr,
+                        errstr_size);
+        }
+        stub_t *st = tkc_malloc(sizeof(*st));
+        st->off = off;
+        st->generation = row->generation;
+        st->value_len = (uint32_t)row->value_len; /* < 4 GiB: checked by the store */
+        st->old_value_len = (uint32_t)row->old_value_len;
+        st->op = row->op;
+        st->has_old_value = row->has_old_value;
+        e = (void *)((uintptr_t)st | 1);
+    } else {
+        prewrite_t *pw = tkc_row_new(row->op, row->key, row->key_len, row->value,
+                                     row->value_len, row->old_value, row->old_value_len);
+        pw->has_old_value = row->has_old_value;
+        pw->start_ts = row->start_ts;
+        PW_GENERATION(pw) = row->generation;
+        e = pw;
     }
-    p->held_bytes += tkc_row_size(pw);
+    old = tkc_hashmap_put(p->prewrites, mk.p, mk.len, e);
+    if (old) {
+        pw_account_remove(m, p, old);
+        pw_discard(m, old);
+    }
+    pw_account_add(m, p, e);
     match_key_fini(&mk);
+    return TKC_ERR_OK;
 }
 
 /*
@@ -373,8 +566,8 @@ static tkc_err_t put_commit(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_mat
 {
     /* matching always runs first, even for a stale commit, so that its
      * prewrite entry is consumed */
-    prewrite_t *pw = take_prewrite(m, row->start_ts, row->key, row->key_len);
-    if (!pw) {
+    void *e = take_prewrite(m, row->start_ts, row->key, row->key_len);
+    if (!e) {
         if (!m->initialized) {
             pending_t *p = pending_get(m);
             cache_push(p, &p->commits, row);
@@ -384,6 +577,11 @@ static tkc_err_t put_commit(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_mat
                     row->key_len, row->start_ts, row->commit_ts, errstr, errstr_size);
     }
     pending_release_if_empty(m);
+    prewrite_t *pw;
+    tkc_err_t err = pw_restore(m, e, row->key, row->key_len, row->start_ts, row->commit_ts, &pw,
+                               errstr, errstr_size);
+    if (err != TKC_ERR_OK)
+        return err;
     return emit_commit(m, row->op, row->key, row->key_len, row->start_ts, row->commit_ts, pw, emit,
                        opaque, errstr, errstr_size);
 }
@@ -427,11 +625,15 @@ static tkc_err_t put_initialized(tkc_matcher_t *m, tkc_matcher_emit_cb *emit, vo
     while (c) {
         cached_t *next = c->next;
         if (err == TKC_ERR_OK) {
-            prewrite_t *pw = take_prewrite(m, c->start_ts, c->key, c->key_len);
+            void *e = take_prewrite(m, c->start_ts, c->key, c->key_len);
+            prewrite_t *pw = NULL;
+            if (e)
+                err = pw_restore(m, e, c->key, c->key_len, c->start_ts, c->commit_ts, &pw, errstr,
+                                 errstr_size);
             if (pw) {
                 err = emit_commit(m, c->op, c->key, c->key_len, c->start_ts, c->commit_ts, pw,
                                   emit, opaque, errstr, errstr_size);
-            } else {
+            } else if (!e) {
                 /*
                  * A commit applied before the scan snapshot: the scan has
                  * already produced it as a COMMITTED row (TiCDC: "ignore
@@ -486,6 +688,7 @@ tkc_matcher_t *tkc_matcher_init(void *mem, const tkc_matcher_conf_t *conf)
     m->start_len = (uint32_t)conf->start_len;
     m->end = conf->end;
     m->end_len = (uint32_t)conf->end_len;
+    m->spill = conf->spill;
     return m;
 }
 
@@ -493,7 +696,7 @@ void tkc_matcher_fini(tkc_matcher_t *m)
 {
     if (!m)
         return;
-    pending_free(m->p);
+    pending_free(m, m->p);
     m->p = NULL;
 }
 
@@ -527,8 +730,7 @@ tkc_err_t tkc_matcher_put(tkc_matcher_t *m, const tkc_feed_row_t *row, tkc_match
 
     switch (row->type) {
     case TKC_FEED_LOG_PREWRITE:
-        put_prewrite(m, row);
-        return TKC_ERR_OK;
+        return put_prewrite(m, row, errstr, errstr_size);
     case TKC_FEED_LOG_COMMIT:
         return put_commit(m, row, emit, opaque, errstr, errstr_size);
     case TKC_FEED_LOG_COMMITTED:
@@ -580,6 +782,7 @@ void tkc_matcher_get_stats(const tkc_matcher_t *m, tkc_matcher_stats_t *st)
     st->prewrites = m->p ? tkc_hashmap_count(m->p->prewrites) : 0;
     st->cached_commits = m->p ? m->p->commits.count : 0;
     st->cached_rollbacks = m->p ? m->p->rollbacks.count : 0;
+    st->spilled_prewrites = m->p ? m->p->n_spilled : 0;
 }
 
 size_t tkc_matcher_bytes(const tkc_matcher_t *m)

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "prewrite_spill.h"
 #include "row.h"
 #include "util/err.h"
 
@@ -33,6 +34,12 @@ typedef struct tkc_matcher_s tkc_matcher_t;
 #define TKC_MATCHER_ERR_UNKNOWN_OP TKC_ERR_INCOMPATIBLE
 /** Any call after one of the errors above. */
 #define TKC_MATCHER_ERR_FAILED TKC_ERR_STOPPED
+/*
+ * A spilled prewrite value could not be written or read back (TKC_ERR_IO)
+ * or came back damaged (TKC_ERR_CORRUPT, CRC or header mismatch): the
+ * registration is replaced like for the errors above, so TiKV sends the
+ * prewrites again; the row is never emitted without its value.
+ */
 
 typedef struct tkc_matcher_conf_s {
     uint64_t region_id;  /* stamped on every emitted row */
@@ -57,6 +64,14 @@ typedef struct tkc_matcher_conf_s {
     uint64_t span_start_ts;
     /* The checkpoint_ts sent in the registration: the initial resolved ts. */
     uint64_t checkpoint_ts;
+    /*
+     * The feed worker's prewrite spill store (borrowed, outlives the
+     * matcher), or NULL: every pending prewrite stays in memory. With a
+     * store, pending prewrites are charged to its feed-wide budget, and
+     * beyond it a prewrite's value and old value go to the store's file
+     * while the matcher keeps a stub; the COMMIT reads them back.
+     */
+    tkc_prewrite_spill_t *spill;
 } tkc_matcher_conf_t;
 
 /**
@@ -121,7 +136,8 @@ void tkc_matcher_fini(tkc_matcher_t *m);
  *             for INITIALIZED).
  * @param errstr optional buffer for a one-line description of an error
  *               (key in hex, start/commit/resolved ts).
- * @returns TKC_ERR_OK, or one of the TKC_MATCHER_ERR_* codes above. After an
+ * @returns TKC_ERR_OK, one of the TKC_MATCHER_ERR_* codes above, or
+ *          TKC_ERR_IO / TKC_ERR_CORRUPT from the spill store. After an
  *          error the matcher is failed: every later call returns
  *          TKC_MATCHER_ERR_FAILED and the caller must re-subscribe.
  * @locality the owning feed worker thread
@@ -148,6 +164,7 @@ typedef struct tkc_matcher_stats_s {
     size_t prewrites;        /* pending PREWRITE entries */
     size_t cached_commits;   /* COMMITs waiting for INITIALIZED */
     size_t cached_rollbacks; /* ROLLBACKs waiting for INITIALIZED */
+    size_t spilled_prewrites; /* pending PREWRITEs whose value is in the spill file */
     uint64_t dropped_out_of_range;
     uint64_t dropped_before_start; /* commit_ts <= span_start_ts */
     uint64_t ignored_unmatched;    /* cached commits with no prewrite at init */

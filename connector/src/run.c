@@ -132,6 +132,7 @@ void tkc_run_map_config(const tkc_conf_t *conf, tkc_run_maps_t *maps, tkc_feed_c
     fcfg->stream_stall_timeout_ms = conf->feed.stream_stall_timeout_ms;
     fcfg->connect_timeout_ms = conf->feed.connect_timeout_ms;
     fcfg->backoff_max_ms = conf->feed.backoff_max_ms;
+    fcfg->prewrite_spill_dir = *conf->feed.spill_dir ? conf->feed.spill_dir : NULL;
 
     /* [feed] + [kafka] + [checkpoint] -> the pipeline */
     pcfg->feed_id = conf->feed.id;
@@ -154,6 +155,7 @@ void tkc_run_map_config(const tkc_conf_t *conf, tkc_run_maps_t *maps, tkc_feed_c
     tkc_conf_memory_t mem;
     tkc_conf_memory_budget(conf, &mem);
     pcfg->memory_quota = (size_t)mem.sorter;
+    fcfg->prewrite_budget = (size_t)mem.prewrite;
     pcfg->spill_dir = *conf->feed.spill_dir ? conf->feed.spill_dir : NULL;
     pcfg->disk_budget = conf->feed.spill_budget;
     pcfg->kafka_bootstrap = conf->kafka.bootstrap_servers;

@@ -601,6 +601,20 @@ START_TEST(test_conf_memory_budget)
     ck_assert_uint_eq(m.queue, 10 * MiB);
     ck_assert_uint_eq(m.inflight, 20 * MiB);
     ck_assert_uint_eq(m.sorter, 70 * MiB);
+    ck_assert_uint_eq(m.prewrite, 0); /* no spill_dir: nowhere to put them */
+    tkc_conf_destroy(c);
+
+    /* with a spill_dir, pending prewrites get 1/16 (at most 64 MiB), taken
+     * from the sorter */
+    c = load_ok(BASE "[feed]\nmemory_quota = 64MiB\nspill_dir = /tmp\n", NULL);
+    tkc_conf_memory_budget(c, &m);
+    ck_assert_uint_eq(m.prewrite, 4 * MiB);
+    ck_assert_uint_eq(m.queue + m.inflight + m.prewrite + m.sorter, 64 * MiB);
+    tkc_conf_destroy(c);
+    c = load_ok(BASE "[feed]\nmemory_quota = 16GiB\nspill_dir = /tmp\n", NULL);
+    tkc_conf_memory_budget(c, &m);
+    ck_assert_uint_eq(m.prewrite, 64 * MiB);
+    ck_assert_uint_eq(m.sorter, 16384 * MiB - 384 * MiB);
     tkc_conf_destroy(c);
 }
 END_TEST

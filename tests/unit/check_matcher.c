@@ -8,9 +8,12 @@
  */
 #include "matcher.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "unit/check_main.h"
 #include "util/keycodec.h"
@@ -465,6 +468,9 @@ static void encode_range(range_t *r, const char *start, const char *end)
         tkc_keycodec_encode((const uint8_t *)end, strlen(end), r->end);
 }
 
+/* the spill store new_matcher() gives its matchers (NULL: none) */
+static tkc_prewrite_spill_t *g_spill;
+
 static tkc_matcher_t *new_matcher(const case_t *c, range_t *r)
 {
     encode_range(r, "b", "y");
@@ -477,6 +483,7 @@ static tkc_matcher_t *new_matcher(const case_t *c, range_t *r)
         .end_len = r->end_len,
         .span_start_ts = c->span_start_ts ? c->span_start_ts : 10,
         .checkpoint_ts = c->checkpoint_ts ? c->checkpoint_ts : 20,
+        .spill = g_spill,
     };
     return tkc_matcher_new(&conf);
 }
@@ -498,9 +505,8 @@ static void feed_row(tkc_feed_row_t *fr, const step_t *s)
     fr->generation = s->gen;
 }
 
-START_TEST(test_matcher_table)
+static void run_case(const case_t *c)
 {
-    const case_t *c = &cases[_i];
     range_t r;
     tkc_matcher_t *m = new_matcher(c, &r);
     sink_t sink = {.n = 0};
@@ -555,7 +561,43 @@ START_TEST(test_matcher_table)
                   c->name, st.cached_commits, c->cached_commits);
     ck_assert_msg(st.cached_rollbacks == c->cached_rollbacks, "%s: %zu cached rollbacks, want %zu",
                   c->name, st.cached_rollbacks, c->cached_rollbacks);
+    if (g_spill)
+        ck_assert_msg(st.spilled_prewrites == st.prewrites, "%s: %zu of %zu prewrites spilled",
+                      c->name, st.spilled_prewrites, st.prewrites);
     tkc_matcher_destroy(m);
+}
+
+START_TEST(test_matcher_table)
+{
+    run_case(&cases[_i]);
+}
+END_TEST
+
+/*
+ * The same table with every prewrite spilled (budget 0, no minimum size):
+ * the rules see a stub exactly like the row it stands for (fake empty
+ * prewrites, generations, cached commits), emitted rows are byte-exact, and
+ * destroying the matcher gives back every charged byte and record.
+ */
+START_TEST(test_matcher_table_spilled)
+{
+    char dir[] = "/tmp/tkc-matcher-spill-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    atomic_size_t shared;
+    atomic_init(&shared, 0);
+    char e[256] = "";
+    g_spill = tkc_prewrite_spill_new(dir, &shared, 0, e, sizeof(e));
+    ck_assert_msg(g_spill != NULL, "%s", e);
+    rmdir(dir); /* the file is anonymous: the directory is not needed any more */
+    tkc_prewrite_spill_set_min(g_spill, 0);
+    run_case(&cases[_i]);
+    tkc_prewrite_spill_stats_t st;
+    tkc_prewrite_spill_get_stats(g_spill, &st);
+    ck_assert_uint_eq(st.live_bytes, 0);
+    ck_assert_uint_eq(st.file_bytes, 0);
+    ck_assert_uint_eq(atomic_load(&shared), 0);
+    tkc_prewrite_spill_destroy(g_spill);
+    g_spill = NULL;
 }
 END_TEST
 
@@ -769,6 +811,242 @@ START_TEST(test_matcher_many)
 }
 END_TEST
 
+/* ===== spilling ===== */
+
+typedef struct spill_fx_s {
+    atomic_size_t shared;
+    tkc_prewrite_spill_t *s;
+    int fd2; /* the same file, to damage it */
+} spill_fx_t;
+
+static void spill_fx_open(spill_fx_t *fx, size_t limit, const char *dev)
+{
+    atomic_init(&fx->shared, 0);
+    int fd;
+    if (dev) {
+        fd = open(dev, O_RDWR);
+        fx->fd2 = -1;
+    } else {
+        char path[] = "/tmp/tkc-matcher-spill-XXXXXX";
+        fd = mkstemp(path);
+        fx->fd2 = open(path, O_RDWR);
+        unlink(path);
+    }
+    ck_assert_int_ge(fd, 0);
+    fx->s = tkc_prewrite_spill_new_fd(fd, &fx->shared, limit);
+}
+
+static void spill_fx_close(spill_fx_t *fx)
+{
+    tkc_prewrite_spill_destroy(fx->s);
+    if (fx->fd2 >= 0)
+        close(fx->fd2);
+}
+
+static tkc_matcher_t *spill_matcher(range_t *r, tkc_prewrite_spill_t *s)
+{
+    encode_range(r, "b", "y");
+    tkc_matcher_conf_t conf = {.region_id = 7, .span_index = 3, .start = r->start,
+                               .start_len = r->start_len, .end = r->end, .end_len = r->end_len,
+                               .span_start_ts = 10, .checkpoint_ts = 20, .spill = s};
+    return tkc_matcher_new(&conf);
+}
+
+#define BIG 10000
+static uint8_t big_v[4][BIG], big_o[4][BIG / 4];
+
+static tkc_feed_row_t big_pw(int i)
+{
+    static char keys[4][4] = {"k0", "k1", "k2", "k3"};
+    for (size_t j = 0; j < BIG; j++)
+        big_v[i][j] = (uint8_t)(i * 37 + j * 11 + (j >> 9));
+    for (size_t j = 0; j < BIG / 4; j++)
+        big_o[i][j] = (uint8_t)(i * 5 + j * 3);
+    tkc_feed_row_t fr = {.type = TKC_FEED_LOG_PREWRITE, .op = TKC_ROW_OP_PUT,
+                         .key = (const uint8_t *)keys[i], .key_len = 2, .value = big_v[i],
+                         .value_len = BIG, .old_value = big_o[i], .old_value_len = BIG / 4,
+                         .has_old_value = true, .start_ts = 30};
+    return fr;
+}
+
+static tkc_feed_row_t big_cm(int i, tkc_feed_log_t type)
+{
+    tkc_feed_row_t fr = big_pw(i);
+    fr.type = type;
+    fr.value = fr.old_value = NULL;
+    fr.value_len = fr.old_value_len = 0;
+    fr.commit_ts = 40;
+    return fr;
+}
+
+/*
+ * A budget for about one value: the first prewrite stays in memory, the
+ * next ones spill; commits restore them byte-exact; a rollback and the
+ * matcher's end give back their bytes and records, and the file is
+ * truncated once nothing is live.
+ */
+START_TEST(test_matcher_spill_budget)
+{
+    spill_fx_t fx;
+    spill_fx_open(&fx, BIG + BIG / 4 + 1000, NULL);
+    range_t r;
+    tkc_matcher_t *m = spill_matcher(&r, fx.s);
+    sink_t sink = {.n = 0};
+    tkc_feed_row_t init = {.type = TKC_FEED_LOG_INITIALIZED};
+    put_ok(m, &init, &sink);
+    for (int i = 0; i < 4; i++) {
+        tkc_feed_row_t fr = big_pw(i);
+        put_ok(m, &fr, &sink);
+    }
+    tkc_matcher_stats_t st;
+    tkc_matcher_get_stats(m, &st);
+    ck_assert_uint_eq(st.prewrites, 4);
+    ck_assert_uint_eq(st.spilled_prewrites, 3);
+    /* memory held: one full row and three stubs, all charged to the budget */
+    size_t charged = atomic_load(&fx.shared);
+    ck_assert_uint_le(charged, BIG + BIG / 4 + 1000);
+    ck_assert_uint_ge(charged, BIG + BIG / 4);
+    ck_assert_uint_lt(tkc_matcher_bytes(m), 2 * BIG);
+    tkc_prewrite_spill_stats_t ss;
+    tkc_prewrite_spill_get_stats(fx.s, &ss);
+    ck_assert_uint_eq(ss.live_bytes, 3 * tkc_prewrite_spill_record_size(BIG, BIG / 4));
+
+    /* commit k2 (spilled) and k0 (in memory): values byte-exact */
+    for (int k = 0; k < 2; k++) {
+        int i = k == 0 ? 2 : 0;
+        tkc_feed_row_t cm = big_cm(i, TKC_FEED_LOG_COMMIT);
+        put_ok(m, &cm, &sink);
+        ck_assert_uint_eq(sink.n, 1);
+        const tkc_row_t *row = sink.rows[0];
+        ck_assert_uint_eq(row->key_len, 2);
+        ck_assert(memcmp(row->key, cm.key, 2) == 0);
+        ck_assert_uint_eq(row->value_len, BIG);
+        ck_assert(memcmp(row->value, big_v[i], BIG) == 0);
+        ck_assert_uint_eq(row->old_value_len, BIG / 4);
+        ck_assert(memcmp(row->old_value, big_o[i], BIG / 4) == 0);
+        ck_assert(row->has_old_value);
+        ck_assert_uint_eq(row->start_ts, 30);
+        ck_assert_uint_eq(row->commit_ts, 40);
+        ck_assert_uint_eq(row->region_id, 7);
+        ck_assert_uint_eq(row->span_index, 3);
+        ck_assert_int_eq(row->op, TKC_ROW_OP_PUT);
+        ck_assert_uint_eq(tkc_row_size(row), sizeof(tkc_row_t) + 2 + BIG + BIG / 4);
+        sink_clear(&sink);
+    }
+    tkc_prewrite_spill_get_stats(fx.s, &ss);
+    ck_assert_uint_eq(ss.live_bytes, 2 * tkc_prewrite_spill_record_size(BIG, BIG / 4));
+
+    /* a rollback frees k1's stub and record */
+    size_t before = atomic_load(&fx.shared);
+    tkc_feed_row_t rb = big_cm(1, TKC_FEED_LOG_ROLLBACK);
+    put_ok(m, &rb, &sink);
+    ck_assert_uint_eq(sink.n, 0);
+    ck_assert_uint_lt(atomic_load(&fx.shared), before);
+    tkc_prewrite_spill_get_stats(fx.s, &ss);
+    ck_assert_uint_eq(ss.live_bytes, tkc_prewrite_spill_record_size(BIG, BIG / 4));
+    ck_assert_uint_eq(ss.truncations, 0);
+    tkc_matcher_get_stats(m, &st);
+    ck_assert_uint_eq(st.prewrites, 1);
+    ck_assert_uint_eq(st.spilled_prewrites, 1);
+
+    /* the region goes away with k3 pending: everything is given back */
+    tkc_matcher_destroy(m);
+    ck_assert_uint_eq(atomic_load(&fx.shared), 0);
+    tkc_prewrite_spill_get_stats(fx.s, &ss);
+    ck_assert_uint_eq(ss.live_bytes, 0);
+    ck_assert_uint_eq(ss.file_bytes, 0);
+    ck_assert_uint_eq(ss.truncations, 1);
+    spill_fx_close(&fx);
+}
+END_TEST
+
+/* A replaced prewrite (newer generation) releases the spilled record of the
+ * one it replaces; a commit cached before INITIALIZED restores at replay. */
+START_TEST(test_matcher_spill_replace_and_replay)
+{
+    spill_fx_t fx;
+    spill_fx_open(&fx, 0, NULL);
+    range_t r;
+    tkc_matcher_t *m = spill_matcher(&r, fx.s);
+    sink_t sink = {.n = 0};
+    tkc_feed_row_t cm = big_cm(0, TKC_FEED_LOG_COMMIT);
+    put_ok(m, &cm, &sink); /* before its prewrite: cached */
+    tkc_feed_row_t pw = big_pw(1);
+    pw.key = cm.key; /* k0 with k1's bytes: replaced below */
+    put_ok(m, &pw, &sink);
+    pw = big_pw(0);
+    pw.generation = 1;
+    put_ok(m, &pw, &sink);
+    tkc_prewrite_spill_stats_t ss;
+    tkc_prewrite_spill_get_stats(fx.s, &ss);
+    ck_assert_uint_eq(ss.live_bytes, tkc_prewrite_spill_record_size(BIG, BIG / 4));
+    ck_assert_uint_eq(sink.n, 0);
+    tkc_feed_row_t init = {.type = TKC_FEED_LOG_INITIALIZED};
+    put_ok(m, &init, &sink);
+    ck_assert_uint_eq(sink.n, 1);
+    ck_assert(memcmp(sink.rows[0]->value, big_v[0], BIG) == 0);
+    ck_assert(memcmp(sink.rows[0]->old_value, big_o[0], BIG / 4) == 0);
+    sink_clear(&sink);
+    tkc_prewrite_spill_get_stats(fx.s, &ss);
+    ck_assert_uint_eq(ss.live_bytes, 0);
+    ck_assert_uint_eq(ss.file_bytes, 0);
+    ck_assert_uint_eq(atomic_load(&fx.shared), 0);
+    tkc_matcher_destroy(m);
+    spill_fx_close(&fx);
+}
+END_TEST
+
+/* A damaged spilled value fails the registration: no row, a clear error. */
+START_TEST(test_matcher_spill_corrupt)
+{
+    spill_fx_t fx;
+    spill_fx_open(&fx, 0, NULL);
+    range_t r;
+    tkc_matcher_t *m = spill_matcher(&r, fx.s);
+    sink_t sink = {.n = 0};
+    tkc_feed_row_t init = {.type = TKC_FEED_LOG_INITIALIZED};
+    put_ok(m, &init, &sink);
+    tkc_feed_row_t pw = big_pw(0);
+    put_ok(m, &pw, &sink);
+    uint8_t b = 0;
+    ck_assert_int_eq(pread(fx.fd2, &b, 1, 16 + 500), 1);
+    b ^= 0x80;
+    ck_assert_int_eq(pwrite(fx.fd2, &b, 1, 16 + 500), 1);
+    tkc_feed_row_t cm = big_cm(0, TKC_FEED_LOG_COMMIT);
+    char e[256] = "";
+    ck_assert_int_eq(tkc_matcher_put(m, &cm, sink_emit, &sink, e, sizeof(e)), TKC_ERR_CORRUPT);
+    ck_assert_uint_eq(sink.n, 0);
+    ck_assert_msg(strstr(e, "CRC") != NULL && strstr(e, "region_id=7") != NULL, "%s", e);
+    ck_assert(tkc_matcher_failed(m));
+    tkc_matcher_destroy(m);
+    ck_assert_uint_eq(atomic_load(&fx.shared), 0);
+    spill_fx_close(&fx);
+}
+END_TEST
+
+/* A spill write error (disk full) fails the registration, drops nothing
+ * silently, and leaves no charge behind. */
+START_TEST(test_matcher_spill_write_error)
+{
+    spill_fx_t fx;
+    spill_fx_open(&fx, 0, "/dev/full");
+    range_t r;
+    tkc_matcher_t *m = spill_matcher(&r, fx.s);
+    sink_t sink = {.n = 0};
+    tkc_feed_row_t pw = big_pw(0);
+    char e[256] = "";
+    ck_assert_int_eq(tkc_matcher_put(m, &pw, sink_emit, &sink, e, sizeof(e)), TKC_ERR_IO);
+    ck_assert_msg(strstr(e, "prewrite spill failed") != NULL, "%s", e);
+    ck_assert(tkc_matcher_failed(m));
+    tkc_matcher_stats_t st;
+    tkc_matcher_get_stats(m, &st);
+    ck_assert_uint_eq(st.prewrites, 0);
+    tkc_matcher_destroy(m);
+    ck_assert_uint_eq(atomic_load(&fx.shared), 0);
+    spill_fx_close(&fx);
+}
+END_TEST
+
 START_TEST(test_matcher_names)
 {
     ck_assert_str_eq(tkc_feed_log_name(TKC_FEED_LOG_COMMITTED), "COMMITTED");
@@ -784,6 +1062,15 @@ static Suite *matcher_suite(void)
     TCase *tc = tcase_create("rules");
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_matcher_table, 0, N_CASES);
+    tcase_add_loop_test(tc, test_matcher_table_spilled, 0, N_CASES);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("spill");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_matcher_spill_budget);
+    tcase_add_test(tc, test_matcher_spill_replace_and_replay);
+    tcase_add_test(tc, test_matcher_spill_corrupt);
+    tcase_add_test(tc, test_matcher_spill_write_error);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("memory");

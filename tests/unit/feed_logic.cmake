@@ -17,6 +17,11 @@ tkc_add_check_test(unit.matcher
   LIBS tkc_feedlogic
   LABELS unit)
 
+tkc_add_check_test(unit.prewrite_spill
+  SOURCES ${_fl}/check_prewrite_spill.c
+  LIBS tkc_feedlogic
+  LABELS unit)
+
 tkc_add_check_test(unit.range_lock
   SOURCES ${_fl}/check_range_lock.c
   LIBS tkc_feedlogic
