@@ -29,6 +29,7 @@
 
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/tmpfile.h"
 
 #define PW_MAGIC 0x50575331u /* "PWS1" */
 #define PW_HEADER 16
@@ -56,27 +57,6 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *errstr, size_t n
     va_end(ap);
 }
 
-static int open_anonymous(const char *dir)
-{
-#ifdef O_TMPFILE
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        return fd;
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-        return -1;
-#endif
-    size_t n = strlen(dir) + sizeof("/tkc-prewrite-XXXXXX");
-    char *path = tkc_malloc(n);
-    snprintf(path, n, "%s/tkc-prewrite-XXXXXX", dir);
-    int fd2 = mkostemp(path, O_CLOEXEC);
-    if (fd2 >= 0)
-        unlink(path);
-    int saved = errno;
-    tkc_free(path);
-    errno = saved;
-    return fd2;
-}
-
 tkc_prewrite_spill_t *tkc_prewrite_spill_new_fd(int fd, atomic_size_t *shared, size_t limit)
 {
     tkc_prewrite_spill_t *s = tkc_calloc(1, sizeof(*s));
@@ -90,7 +70,7 @@ tkc_prewrite_spill_t *tkc_prewrite_spill_new_fd(int fd, atomic_size_t *shared, s
 tkc_prewrite_spill_t *tkc_prewrite_spill_new(const char *dir, atomic_size_t *shared, size_t limit,
                                              char *errstr, size_t errstr_size)
 {
-    int fd = open_anonymous(dir);
+    int fd = tkc_tmpfile_open(dir, "tkc-prewrite");
     if (fd < 0) {
         set_err(errstr, errstr_size, "cannot create a prewrite spill file in %s: %s", dir,
                 strerror(errno));

@@ -27,6 +27,7 @@
 #include <zlib.h>
 
 #include "util/mem.h"
+#include "util/tmpfile.h"
 
 #define DEFAULT_WRITE_BUFFER (256u * 1024u)
 #define DEFAULT_READ_BUFFER (64u * 1024u)
@@ -71,31 +72,10 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *errstr, size_t n
     va_end(ap);
 }
 
-static int open_anonymous(const char *dir)
-{
-#ifdef O_TMPFILE
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        return fd;
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-        return -1;
-#endif
-    size_t n = strlen(dir) + sizeof("/tkc-spill-XXXXXX");
-    char *path = tkc_malloc(n);
-    snprintf(path, n, "%s/tkc-spill-XXXXXX", dir);
-    int fd2 = mkostemp(path, O_CLOEXEC);
-    if (fd2 >= 0)
-        unlink(path);
-    int saved = errno;
-    tkc_free(path);
-    errno = saved;
-    return fd2;
-}
-
 tkc_spill_run_t *tkc_spill_run_new(const char *dir, size_t write_buffer, char *errstr,
                                    size_t errstr_size)
 {
-    int fd = open_anonymous(dir);
+    int fd = tkc_tmpfile_open(dir, "tkc-spill");
     if (fd < 0) {
         set_err(errstr, errstr_size, "cannot create a spill file in %s: %s", dir,
                 strerror(errno));
