@@ -64,6 +64,7 @@
 #include "demo_watch.h"
 #include "run.h"
 #include "util/clock.h"
+#include "util/keycodec.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -361,23 +362,6 @@ static bool kv_value(const char *line, const char *key, char *out, size_t size)
     memcpy(out, p, len);
     out[len] = '\0';
     return true;
-}
-
-static void fmt_iso(int64_t ms, char *buf, size_t size)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
-}
-
-static void hex(const uint8_t *b, size_t n, char *out, size_t size)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < n && j + 2 < size; i++, j += 2)
-        snprintf(out + j, 3, "%02x", b[i]);
-    out[j] = '\0';
 }
 
 /* A TiDB record key t{table}_r{handle} (memcomparable int64s: big-endian
@@ -766,8 +750,8 @@ static void print_row(const tkc_demo_kafka_record_t *r, const tkc_avro_row_chang
     const tkc_row_t *row = rc->row;
     char key[160], khex[160], when[40], old[32];
     pretty_key(row->key, row->key_len, key, sizeof(key));
-    hex(row->key, row->key_len, khex, sizeof(khex));
-    fmt_iso(rc->commit_time_ms, when, sizeof(when));
+    tkc_keycodec_hex(row->key, row->key_len, khex, sizeof(khex));
+    tkc_clock_format_utc_ms(rc->commit_time_ms, when, sizeof(when));
     if (row->has_old_value)
         snprintf(old, sizeof(old), "%zu", row->old_value_len);
     else
@@ -827,7 +811,7 @@ static void show_messages(demo_t *d)
     if (n_rows > from) {
         char khex[160];
         const tkc_row_t *last = rows[n_rows - 1].msg.row_change.row;
-        hex(last->key, last->key_len, khex, sizeof(khex));
+        tkc_keycodec_hex(last->key, last->key_len, khex, sizeof(khex));
         say(d, "Each is in tikv-sim's ground truth too, e.g.: grep %s %s", khex, d->truth);
     } else {
         say(d, "  (no row changes found)");
@@ -847,7 +831,7 @@ static void show_messages(demo_t *d)
                                   sizeof(err)) == TKC_ERR_OK &&
             m.kind == TKC_AVRO_MSG_WATERMARK) {
             char when[40];
-            fmt_iso(m.watermark.resolved_time_ms, when, sizeof(when));
+            tkc_clock_format_utc_ms(m.watermark.resolved_time_ms, when, sizeof(when));
             say(d, "The newest watermark in %s (every row with commit_ts <= resolved_ts is in "
                    "Kafka before it):",
                 d->wm_topic);
@@ -984,7 +968,7 @@ static bool summary(demo_t *d)
     }
     if (d->have_final) {
         char when[40];
-        fmt_iso(tkc_tso_physical_ms(d->final_checkpoint), when, sizeof(when));
+        tkc_clock_format_utc_ms(tkc_tso_physical_ms(d->final_checkpoint), when, sizeof(when));
         printf("  final checkpoint   %" PRIu64 " (%s), committed at shutdown\n",
                d->final_checkpoint, when);
         uint64_t truth = 0;

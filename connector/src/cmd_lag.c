@@ -156,15 +156,6 @@ static void on_message(lag_t *l, tkc_avro_codec_t *codec, const rd_kafka_message
     tkc_avro_watermark_clear(&wm);
 }
 
-static void fmt_time(int64_t ms, char *buf, size_t size)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
-}
-
 static void print_table(lag_t *l, bool json, bool header)
 {
     int64_t now = tkc_clock_wall_ms();
@@ -172,7 +163,7 @@ static void print_table(lag_t *l, bool json, bool header)
     if (!json) {
         if (header) {
             char t[40];
-            fmt_time(now, t, sizeof(t));
+            tkc_clock_format_utc_ms(now, t, sizeof(t));
             printf("# %s\n", t);
         }
         printf("%-24s %-20s %-26s %12s %14s\n", "FEED", "RESOLVED_TS", "RESOLVED_TIME", "LAG",
@@ -181,7 +172,7 @@ static void print_table(lag_t *l, bool json, bool header)
     for (size_t i = 0; i < l->n_feeds; i++) {
         const lag_feed_t *f = &l->feeds[i];
         char t[40];
-        fmt_time(f->resolved_time_ms, t, sizeof(t));
+        tkc_clock_format_utc_ms(f->resolved_time_ms, t, sizeof(t));
         double lag = (double)(now - f->resolved_time_ms) / 1000.0;
         double age = (double)(now - f->emitted_at_ms) / 1000.0;
         if (json)

@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "util/clock.h"
+#include "util/keycodec.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -104,23 +105,6 @@ void tkc_status_kafka_error_kind(int err, char *buf, size_t size)
     buf[i] = '\0';
 }
 
-static void fmt_time(int64_t ms, char *buf, size_t size)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
-}
-
-static void hex(const uint8_t *b, size_t n, char *out, size_t size)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < n && j + 2 < size; i++, j += 2)
-        snprintf(out + j, 3, "%02x", b[i]);
-    out[j] = '\0';
-}
-
 /* ===== config summary ===== */
 
 static json_t *strlist_json(const tkc_conf_strlist_t *l)
@@ -142,8 +126,8 @@ static json_t *config_summary(const tkc_conf_t *c)
     for (size_t i = 0; i < c->feed.spans.n; i++) {
         const tkc_conf_span_t *sp = &c->feed.spans.v[i];
         char a[256], b[256], span[520];
-        hex(sp->start, sp->start_len, a, sizeof(a));
-        hex(sp->end, sp->end_len, b, sizeof(b));
+        tkc_keycodec_hex(sp->start, sp->start_len, a, sizeof(a));
+        tkc_keycodec_hex(sp->end, sp->end_len, b, sizeof(b));
         snprintf(span, sizeof(span), "%s..%s", a, b);
         json_array_append_new(spans, json_string(span));
     }
@@ -517,7 +501,7 @@ static json_t *ts_json(const snap_t *s, uint64_t ts, const char *what)
     char t[40];
     json_object_set_new(o, what, ts ? json_integer((json_int_t)ts) : json_null());
     if (ts) {
-        fmt_time(tkc_tso_physical_ms(ts), t, sizeof(t));
+        tkc_clock_format_utc_ms(tkc_tso_physical_ms(ts), t, sizeof(t));
         json_object_set_new(o, "time", json_string(t));
         json_object_set_new(o, "lag_seconds", json_real((double)lag_ms(s, ts) / 1000.0));
     }

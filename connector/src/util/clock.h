@@ -6,6 +6,7 @@
 #ifndef TKC_UTIL_CLOCK_H
 #define TKC_UTIL_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define TKC_TSO_LOGICAL_BITS 18
@@ -14,6 +15,9 @@
 int64_t tkc_clock_mono_ms(void);
 /** Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t tkc_clock_wall_ms(void);
+
+/** Formats Unix-epoch milliseconds as UTC "YYYY-MM-DDTHH:MM:SS.mmmZ" (needs 25 bytes). */
+void tkc_clock_format_utc_ms(int64_t ms, char *buf, size_t size);
 
 static inline uint64_t tkc_tso_compose(int64_t physical_ms, int64_t logical)
 {

@@ -11,6 +11,7 @@
 #include "util/keyrange.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #define GROUP 8
@@ -132,4 +133,12 @@ void tkc_keycodec_table_record_span(int64_t table_id,
     memcpy(end, start, TKC_KEYCODEC_RECORD_PREFIX_LEN);
     /* 's' = 'r' + 1: the smallest key above every t{id}_r... row key */
     end[10] = 's';
+}
+
+void tkc_keycodec_hex(const uint8_t *b, size_t n, char *out, size_t size)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n && j + 2 < size; i++, j += 2)
+        snprintf(out + j, 3, "%02x", b[i]);
+    out[j] = '\0';
 }

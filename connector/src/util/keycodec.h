@@ -58,6 +58,9 @@ int tkc_keycodec_decode(const uint8_t *enc, size_t len, uint8_t *out, size_t *ou
  */
 int tkc_keycodec_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
+/** Lowercase hex of  n bytes into  out (NUL-terminated, truncated to fit  size). */
+void tkc_keycodec_hex(const uint8_t *b, size_t n, char *out, size_t size);
+
 /** Writes @p v as a comparable int64: big-endian with the sign bit flipped. */
 void tkc_keycodec_put_int64(uint8_t out[8], int64_t v);
 /** Reads a comparable int64 written by tkc_keycodec_put_int64(). */
