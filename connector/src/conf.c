@@ -308,17 +308,42 @@ typedef struct load_s {
 static void add_msg(load_t *ld, bool error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void add_msg(load_t *ld, bool error, const char *fmt, ...)
+/* Messages quote names and values from the input, which may hold control
+ * characters (a value ending in CR, an environment value with a newline, a
+ * librdkafka error text): they are escaped so that every message stays one
+ * line of plain text in the report and the log. */
+static char *escape_controls(const char *s)
 {
     sbuf_t b = {0};
+    sb_printf(&b, "%s", "");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n')
+            sb_printf(&b, "\\n");
+        else if (*p == '\r')
+            sb_printf(&b, "\\r");
+        else if (*p == '\t')
+            sb_printf(&b, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            sb_printf(&b, "\\x%02x", *p);
+        else
+            sb_printf(&b, "%c", *p);
+    }
+    return b.buf;
+}
+
+static void add_msg(load_t *ld, bool error, const char *fmt, ...)
+{
+    sbuf_t raw = {0};
     va_list ap;
     va_start(ap, fmt);
-    sb_vprintf(&b, fmt, ap);
+    sb_vprintf(&raw, fmt, ap);
     va_end(ap);
+    char *msg = escape_controls(raw.buf ? raw.buf : "(message could not be formatted)");
+    tkc_free(raw.buf);
     if (error)
-        push_msg(&ld->rep.errors, &ld->rep.n_errors, b.buf);
+        push_msg(&ld->rep.errors, &ld->rep.n_errors, msg);
     else
-        push_msg(&ld->rep.warnings, &ld->rep.n_warnings, b.buf);
+        push_msg(&ld->rep.warnings, &ld->rep.n_warnings, msg);
 }
 
 /* "file:line" / "env NAME" / "file" of a value, for messages. */

@@ -414,6 +414,30 @@ START_TEST(test_conf_env_errors_and_warnings)
 }
 END_TEST
 
+
+/* Values can hold control characters (an environment value with a newline,
+ * a file value with a CR or a tab): the message quotes them escaped, so that
+ * every error stays one line of plain text (found by fuzz_config). */
+START_TEST(test_conf_messages_are_one_line)
+{
+    char *env[] = {"TKC_FEED_WORKERS=4\nx", "TKC_KAFKA_TOPIC_PREFIX=a\x01" "b", NULL};
+    tkc_conf_report_t rep = {0};
+    tkc_conf_t *c =
+        tkc_conf_load_string("e.ini", BASE "[pd]\nendpoints = a\tb:1\r\n", env, &rep);
+    if (c)
+        dump_report(&rep);
+    ck_assert_ptr_null(c);
+    ck_assert_uint_ge(rep.n_errors, 3);
+    for (size_t i = 0; i < rep.n_errors; i++)
+        for (const char *p = rep.errors[i]; *p; p++)
+            ck_assert_msg((unsigned char)*p >= 0x20 && *p != 0x7f, "control byte in: %s",
+                          rep.errors[i]);
+    ck_assert(HAS_ERROR(rep, "env TKC_FEED_WORKERS: [feed] workers", "4\\nx"));
+    ck_assert(HAS_ERROR(rep, "env TKC_KAFKA_TOPIC_PREFIX", "a\\x01b"));
+    ck_assert(HAS_ERROR(rep, "e.ini:6: [pd] endpoints", "a\\tb:1"));
+    tkc_conf_report_clear(&rep);
+}
+END_TEST
 /* ===== secrets ===== */
 
 START_TEST(test_conf_secrets_never_printed)
@@ -747,6 +771,7 @@ static Suite *conf_suite(void)
     tc = tcase_create("env");
     tcase_add_test(tc, test_conf_env_overrides);
     tcase_add_test(tc, test_conf_env_errors_and_warnings);
+    tcase_add_test(tc, test_conf_messages_are_one_line);
     suite_add_tcase(s, tc);
     tc = tcase_create("secrets");
     tcase_add_test(tc, test_conf_secrets_never_printed);
