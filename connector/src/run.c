@@ -18,7 +18,9 @@
  * While running, once a second the committed checkpoint is handed to the
  * feed (tkc_feed_set_checkpoint) so the GC safepoint follows it, and every
  * 10 s a progress line is logged (initial scan or lag), so a long initial
- * scan or catch-up is visible without a metrics stack.
+ * scan or catch-up is visible without a metrics stack; and when a
+ * registration burst ends (every region initialized again) the freed heap
+ * is returned to the OS once (util/heap.h).
  *
  * Shutdown (SIGINT/SIGTERM, or the pipeline stopped on its own): the feed is
  * stopped first so no new events arrive, then the pipeline drains: it
@@ -40,6 +42,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -48,6 +51,7 @@
 #include "pd_client.h"
 #include "pipeline_avro.h"
 #include "util/clock.h"
+#include "util/heap.h"
 #include "util/keycodec.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -265,6 +269,23 @@ void tkc_run_block_signals(void)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+/* After a registration burst (the initial scan, or the re-subscription of a
+ * restarted store's regions) every subscribed region is initialized again:
+ * the burst's request buffers are free now, give them back to the OS once. */
+static void trim_after_burst(run_ctx_t *c, bool *burst)
+{
+    tkc_feed_stats_t fs;
+    tkc_feed_get_stats(c->feed, &fs);
+    bool open = fs.regions_initialized < fs.regions_active;
+    if (*burst && !open && fs.regions_active > 0) {
+        uint64_t released = tkc_heap_trim();
+        tkc_log(TKC_LOG_INFO, COMP,
+                "event=heap_trim regions=%" PRIu64 " rss_released_kib=%" PRIu64,
+                fs.regions_active, released / 1024);
+    }
+    *burst = open;
+}
+
 static void log_progress(run_ctx_t *c)
 {
     tkc_pipeline_metrics_t m;
@@ -416,6 +437,7 @@ int tkc_run(const tkc_conf_t *conf, tkc_status_t *st)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     int64_t last_tick = tkc_clock_mono_ms(), last_progress = last_tick;
+    bool scan_burst = true;
     while (!atomic_load(&ctx.pipeline_stopped)) {
         struct timespec to = {0, 200 * 1000 * 1000};
         int sig = sigtimedwait(&set, NULL, &to);
@@ -434,6 +456,7 @@ int tkc_run(const tkc_conf_t *conf, tkc_status_t *st)
             if (m.checkpoint_ts)
                 tkc_feed_set_checkpoint(ctx.feed, m.checkpoint_ts);
             tkc_pipeline_metrics_free(&m);
+            trim_after_burst(&ctx, &scan_burst);
             tkc_log_ratelimit_flush();
         }
         if (now - last_progress >= 10000) {
