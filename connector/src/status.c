@@ -64,7 +64,7 @@ typedef struct fams_s {
     tkc_metric_t *regions_subscribed, *regions_initialized, *region_inits, *region_errors;
     tkc_metric_t *lock_runs, *locks_resolved, *lock_errors;
     tkc_metric_t *mem_used, *mem_quota, *sorter_rows, *spilled_bytes, *spill_disk;
-    tkc_metric_t *dups_dropped;
+    tkc_metric_t *dups_dropped, *prewrite_pending, *prewrite_spilled;
     tkc_metric_t *feed_rows, *flow_pauses, *pd_errors, *gc_safepoint;
 } fams_t;
 
@@ -349,6 +349,9 @@ static void collect(void *opaque, tkc_metrics_t *m)
         tkc_metric_set(tkc_metric_get(f->feed_rows, L1(id)), (int64_t)fs->rows_emitted);
         tkc_metric_set(tkc_metric_get(f->flow_pauses, L1(id)), (int64_t)fs->flow_control_pauses);
         tkc_metric_set(tkc_metric_get(f->pd_errors, L1(id)), (int64_t)fs->pd_errors);
+        tkc_metric_set(tkc_metric_get(f->prewrite_pending, L1(id)), (int64_t)fs->prewrite_bytes);
+        tkc_metric_set(tkc_metric_get(f->prewrite_spilled, L1(id)),
+                       (int64_t)fs->prewrite_spilled_bytes);
         if (fs->gc_safepoint)
             tkc_metric_set(tkc_metric_get(f->gc_safepoint, L1(id)), (int64_t)fs->gc_safepoint);
     }
@@ -429,6 +432,13 @@ static void register_families(tkc_status_t *st)
     REG(spill_disk, G, "spill_disk_bytes", "Bytes of spill files on disk now.", "feed", 0);
     REG(dups_dropped, C, "duplicates_dropped_total",
         "Re-sent copies of a (key, commit_ts) dropped at release (after re-subscriptions).",
+        "feed", 0);
+    REG(prewrite_pending, G, "prewrite_pending_bytes",
+        "Bytes of prewritten values waiting in memory for their commit (counted with a "
+        "spill_dir only).",
+        "feed", 0);
+    REG(prewrite_spilled, C, "prewrite_spilled_bytes_total",
+        "Bytes of prewritten values written to the prewrite spill files (huge transactions).",
         "feed", 0);
     REG(feed_rows, C, "feed_rows_total", "Committed rows received from TiKV.", "feed", 0);
     REG(flow_pauses, C, "flow_control_pauses_total",

@@ -201,7 +201,7 @@ start_conn() {
     PIDS+=("$CONN_PID")
     local i port=
     for ((i = 0; i < 300; i++)); do
-        port=$(sed -n 's/.*event=http_listening.* port=\([0-9]*\).*/\1/p' "$WORK/$name.conn.log" | head -1)
+        port=$(sed -n 's/.*event=http_listening.* port=\([0-9]*\).*/\1/p' "$WORK/$name.conn.log" 2>/dev/null | head -1)
         [[ -n $port ]] && break
         kill -0 "$CONN_PID" 2>/dev/null || { log "connector died: $(tail -3 "$WORK/$name.conn.log")"; return 1; }
         sleep 0.1
@@ -622,12 +622,15 @@ if want hugetxn; then
             sleep 0.1
         done
         spilled=$(metric_sum tikv_kafka_cdc_spilled_bytes_total)
-        log "huge txn: $(cat "$WORK/huge.json"); max RSS ${maxrss} kB (base ${base_rss}), spilled ${spilled} B, delivered after $([[ $done_ts != null ]] && echo $((done_ts - t0)) || echo never) ms"
+        pw_spilled=$(metric_sum tikv_kafka_cdc_prewrite_spilled_bytes_total)
+        log "huge txn: $(cat "$WORK/huge.json"); max RSS ${maxrss} kB (base ${base_rss}), spilled ${spilled} B by the sorter, ${pw_spilled} B of prewrites, delivered after $([[ $done_ts != null ]] && echo $((done_ts - t0)) || echo never) ms"
         emit "hugetxn_max_rss" "$(num "$maxrss / 1024")" "MiB" null null \
             "one transaction of 65536 keys x 1 KiB (64 MiB = 4x memory_quota 16 MiB), spill_dir set; RSS before $(num "$base_rss / 1024") MiB; delivered in $([[ $done_ts != null ]] && num "($done_ts - $t0) / 1000" || echo never) s" \
             "RSS bounded near quota (no numeric target)" ""
         emit "hugetxn_spilled" "$(num "$spilled / 1048576")" "MiB" null null \
             "spilled bytes (tikv_kafka_cdc_spilled_bytes_total) for the same transaction" "" ""
+        emit "hugetxn_prewrite_spilled" "$(num "$pw_spilled / 1048576")" "MiB" null null \
+            "prewrites spilled before their commit (tikv_kafka_cdc_prewrite_spilled_bytes_total) for the same transaction" "" ""
         stop_pid "$CONN_PID"
         stop_pid "$SIM_PID"
     ) || log "huge txn measure failed"

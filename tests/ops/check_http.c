@@ -238,6 +238,8 @@ static void fake_feed(void *opaque, tkc_feed_stats_t *out)
     out->region_errors[TKC_FEED_REGION_ERR_NOT_LEADER] = 3;
     out->region_errors[TKC_FEED_REGION_ERR_EPOCH_NOT_MATCH] = 1;
     out->lock_resolve_runs = 2;
+    out->prewrite_bytes = 4096;
+    out->prewrite_spilled_bytes = 65536;
     out->locks_resolved = 5;
     out->n_stores = 2;
     out->stores[0] = (tkc_feed_store_stats_t){.store_id = 1, .streams_opened = 3,
@@ -371,6 +373,8 @@ START_TEST(test_http_metrics_format_and_values)
         "tikv_kafka_cdc_lock_resolutions_total{feed=\"ops\"} 2\n",
         "tikv_kafka_cdc_memory_quota_used_bytes{feed=\"ops\"} 1024\n",
         "tikv_kafka_cdc_spilled_bytes_total{feed=\"ops\"} 77\n",
+        "tikv_kafka_cdc_prewrite_pending_bytes{feed=\"ops\"} 4096\n",
+        "tikv_kafka_cdc_prewrite_spilled_bytes_total{feed=\"ops\"} 65536\n",
         "tikv_kafka_cdc_watermarks_total{feed=\"ops\"} 7\n",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
