@@ -5,6 +5,10 @@
 #
 #   sh tests/fuzz/run.sh [seconds] [target ...]      (make fuzz FUZZ_SECONDS=N)
 #
+# FUZZ_SEED=N fixes libFuzzer's seed: with an empty work dir the inputs tried
+# are then the same on every machine (a slower one tries a prefix of them),
+# so a CI gate is reproducible; without it every run explores anew.
+#
 # New interesting inputs go to build-fuzz/fuzz-work/<t>/ (not the source
 # tree); a crash leaves build-fuzz/fuzz-<t>-crash-* and fails the script.
 # To keep a crash as a regression test, copy it to
@@ -17,6 +21,8 @@ SECONDS_PER=${1:-${FUZZ_SECONDS:-30}}
 [ $# -gt 0 ] && shift
 TARGETS=${*:-changedata pd_response config avro}
 JOBS=${JOBS:-2}
+SEED_ARG=
+[ -n "${FUZZ_SEED:-}" ] && SEED_ARG="-seed=$FUZZ_SEED"
 
 command -v clang >/dev/null 2>&1 || {
     echo "run.sh: clang is needed (Debian: apt-get install clang)" >&2
@@ -37,7 +43,7 @@ for t in $TARGETS; do
     log="$BUILD/fuzz-$t.log"
     echo "== fuzz_$t for ${SECONDS_PER}s (log: $log)"
     if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
-        "$BUILD/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER" -rss_limit_mb=2048 \
+        "$BUILD/tests/fuzz/fuzz_$t" $SEED_ARG -max_total_time="$SECONDS_PER" -rss_limit_mb=2048 \
         -max_len=8192 -print_final_stats=1 -artifact_prefix="$BUILD/fuzz-$t-" \
         "$work" "$ROOT/tests/fuzz/corpus/$t" >"$log" 2>&1; then
         # the last status line: execs, coverage (cov = edges, ft = features)
