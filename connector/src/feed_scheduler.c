@@ -614,6 +614,12 @@ static kept_store_t *kept_slot(feed_sched_t *s, uint64_t store_id)
 
 static void recheck_group(feed_sched_t *s, recheck_group_t *g, int64_t now)
 {
+    if (tkc_feed_is_fatal(s->f)) {
+        tkc_feed_region_free_list(g->list);
+        g->list = NULL;
+        g->n = 0;
+        return;
+    }
     int64_t t0 = tkc_clock_mono_ms();
     size_t n = g->n;
     kept_store_t *k = kept_slot(s, g->store_id);
