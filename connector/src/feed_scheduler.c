@@ -75,7 +75,7 @@
 #define SCHED_MAX_RELOAD 64
 #define SCHED_RECHECK_SAMPLES 8
 #define SCHED_RECHECK_GROUPS 8
-#define SCHED_RECHECK_MAX_MS 2000
+#define SCHED_RECHECK_MAX_MS 5000
 #define SCHED_GATHER_MS 50
 
 typedef struct divide_task_s {
@@ -633,8 +633,8 @@ static void recheck_group(feed_sched_t *s, recheck_group_t *g, int64_t now)
      * one walk over the pages instead of one per worker (a walk costs a
      * second or more at 100k regions). */
     bool gathering = k && now < k->gather_until_ms;
-    bool keep = k && !gathering && !(k->since_ms && now - k->since_ms >= SCHED_RECHECK_MAX_MS) &&
-                recheck_unchanged(s, g);
+    bool overdue = k && k->since_ms && now - k->since_ms >= SCHED_RECHECK_MAX_MS;
+    bool keep = k && !gathering && !overdue && recheck_unchanged(s, g);
     if (k) {
         if (keep && !k->since_ms)
             k->since_ms = now;
@@ -662,7 +662,9 @@ static void recheck_group(feed_sched_t *s, recheck_group_t *g, int64_t now)
     int64_t took = tkc_clock_mono_ms() - t0;
     tkc_log(took >= 200 ? TKC_LOG_INFO : TKC_LOG_DEBUG, "feed",
             "event=store_regions_recheck store_id=%" PRIu64 " regions=%zu action=%s took_ms=%" PRId64,
-            g->store_id, n, keep ? "keep" : "divide", took);
+            g->store_id, n,
+            keep ? "keep" : gathering ? "divide_with_others" : overdue ? "divide_overdue" : "divide",
+            took);
 }
 
 /* Adds @p r (due in @p delay_ms) to its store's group; false when all
