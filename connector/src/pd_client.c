@@ -172,9 +172,9 @@ static bool rediscover(tkc_pd_client_t *pd)
 
 /*
  * A unary call to the leader, with one rediscovery + retry when the
- * failure says the leader may have moved. Lock taken inside.
+ * failure says the leader may have moved. Lock taken inside. The response
+ * is unpacked into @p a (NULL: malloc'd, the caller frees it).
  */
-/* @p a: unpack the response there (NULL: malloc'd, caller frees) */
 static tkc_err_t pd_call_in(tkc_pd_client_t *pd, tkc_rpc_arena_t *a, const char *method,
                             ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                             ProtobufCMessage **resp)
