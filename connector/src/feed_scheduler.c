@@ -34,8 +34,10 @@
  * with jitter; the ranges of one failed stream share one jittered delay so
  * adjacent ones are divided together. A store failure is the exception: the
  * worker parked those regions while the store did not answer and paces
- * that poll itself, so they are divided again at once and it is not
- * counted as a failure of the region.
+ * that poll itself, so they are looked at again at once and it is not
+ * counted as a failure of the region. The regions of a failed stream or
+ * store are first checked against PD with a few GetRegionByID samples and
+ * only divided again when PD's answer changed ("ask PD cheaply first").
  *
  * Division is batched: all due ranges of a span are walked with one paged
  * ScanRegions cursor (divide_ranges), so re-dividing the thousands of
@@ -71,6 +73,10 @@
 #define SCHED_INCOMPATIBLE_RETRY_MS 20000
 #define SCHED_STREAM_JITTER_MS 100
 #define SCHED_MAX_RELOAD 64
+#define SCHED_RECHECK_SAMPLES 8
+#define SCHED_RECHECK_GROUPS 8
+#define SCHED_RECHECK_MAX_MS 5000
+#define SCHED_GATHER_MS 50
 
 typedef struct divide_task_s {
     struct divide_task_s *next;
@@ -80,6 +86,14 @@ typedef struct divide_task_s {
     int64_t due_ms;
     int attempt;
 } divide_task_t;
+
+/* A store whose failed regions were sent back as they were, without a
+ * full division: since when (0 = not now) and when last; and until when
+ * its regions are gathered for one division (see recheck_group()). */
+typedef struct kept_store_s {
+    uint64_t store_id;
+    int64_t since_ms, last_ms, gather_until_ms;
+} kept_store_t;
 
 typedef struct fail_hist_s {
     int n;
@@ -100,6 +114,8 @@ struct feed_sched_s {
     tkc_hashmap_t *fail_hist; /* region id -> fail_hist_t */
     uint64_t reload[SCHED_MAX_RELOAD];
     size_t n_reload;
+    kept_store_t kept[SCHED_MAX_RELOAD]; /* see recheck_group() */
+    size_t n_kept;
     uint64_t rng;
     int64_t next_tso_ms, next_gc_ms, next_hist_gc_ms;
     int64_t last_incompat_log_ms;
@@ -349,6 +365,8 @@ static void divide_ranges(feed_sched_t *s, uint32_t span, const div_range_t *rg,
     uint8_t *cursor = tkc_memdup(rg[0].start, rg[0].start_len);
     size_t cursor_len = rg[0].start_len;
     int limit = f->cfg.region_scan_limit;
+    int64_t t0 = tkc_clock_mono_ms();
+    size_t pages = 0, found = 0;
 
     while (ri < m && !tkc_feed_stopping(f)) {
         tkc_pd_region_t *rs = NULL;
@@ -356,6 +374,7 @@ static void divide_ranges(feed_sched_t *s, uint32_t span, const div_range_t *rg,
         FEED_COUNT(f, pd_scans);
         tkc_err_t err = tkc_pd_client_scan_regions(f->pd, cursor, cursor_len, last->end,
                                                    last->end_len, limit, &rs, &n);
+        pages++;
         if (err != TKC_ERR_OK) {
             FEED_COUNT(f, pd_errors);
             int attempt = rg[ri].attempt;
@@ -415,6 +434,7 @@ static void divide_ranges(feed_sched_t *s, uint32_t span, const div_range_t *rg,
                                                    ps_len, pe, pe_len, 0);
             r->store_id = pr->leader_store_id;
             r->peer_id = pr->leader_peer_id;
+            found++;
             lock_region(s, r, 0, now);
             if (pe_len == 0) {
                 ri = m; /* reached +inf */
@@ -440,6 +460,12 @@ static void divide_ranges(feed_sched_t *s, uint32_t span, const div_range_t *rg,
         }
     }
     tkc_free(cursor);
+    /* a pass that held the scheduler for long is worth knowing about: the
+     * regions of every other failure wait behind it */
+    int64_t took = tkc_clock_mono_ms() - t0;
+    tkc_log(took >= 200 ? TKC_LOG_INFO : TKC_LOG_DEBUG, "feed",
+            "event=divide_pass span=%" PRIu32 " ranges=%zu pages=%zu regions=%zu took_ms=%" PRId64,
+            span, m, pages, found, took);
 }
 
 static int divide_cmp(const void *a, const void *b)
@@ -524,6 +550,148 @@ static void run_delayed(feed_sched_t *s, int64_t now)
 
 /* ===== failures ===== */
 
+/*
+ * Store and stream failures: ask PD cheaply first. A failed stream or a
+ * store that does not answer says nothing about the regions themselves,
+ * and while the store is down (the worker hands its regions back every
+ * park period, feed_worker.c) PD usually still has the same answer. A full
+ * division of a third of 100k regions, scattered between healthy ones over
+ * the whole key space, walks every ScanRegions page (seconds under load),
+ * and repeating it every park period kept the scheduler busy with it just
+ * when the leaders moved. So a batch of one store's failed regions is first
+ * checked with GetRegionByID on a few of them spread over the batch: if PD
+ * still reports every sample with the same epoch and the same leader store,
+ * the regions are locked again as they were (no scan; the worker parks them
+ * until the store answers, then they go into its one new stream); if any
+ * sample changed (the leaders moved, a split) or PD fails, the whole batch
+ * is divided again as before. Leaders that move one region at a time could
+ * hide from the samples, so a store whose regions were kept for
+ * SCHED_RECHECK_MAX_MS gets a full division anyway.
+ */
+typedef struct recheck_group_s {
+    uint64_t store_id;
+    feed_region_t *list; /* not_before_ms holds each one's due time */
+    size_t n;
+} recheck_group_t;
+
+/* Whether PD reports the sampled regions of @p g exactly as we have them. */
+static bool recheck_unchanged(feed_sched_t *s, const recheck_group_t *g)
+{
+    size_t k = g->n < SCHED_RECHECK_SAMPLES ? g->n : SCHED_RECHECK_SAMPLES;
+    size_t i = 0, next = 0, taken = 0;
+    for (const feed_region_t *r = g->list; r && taken < k; r = r->next, i++) {
+        if (i != next)
+            continue;
+        taken++;
+        next = taken * g->n / k; /* evenly over the batch (it is in key order
+                                    only by accident; any spread will do) */
+        tkc_pd_region_t pr;
+        memset(&pr, 0, sizeof(pr));
+        tkc_err_t err = tkc_pd_client_get_region_by_id(s->f->pd, r->region_id, &pr);
+        bool same = err == TKC_ERR_OK && pr.id == r->region_id && pr.version == r->version &&
+                    pr.conf_ver == r->conf_ver && pr.leader_store_id == r->store_id;
+        if (err == TKC_ERR_OK)
+            tkc_pd_region_free(&pr);
+        if (!same)
+            return false;
+    }
+    return taken > 0;
+}
+
+/* @p store_id's slot; NULL when the table is full (then: always divide). */
+static kept_store_t *kept_slot(feed_sched_t *s, uint64_t store_id)
+{
+    for (size_t i = 0; i < s->n_kept; i++)
+        if (s->kept[i].store_id == store_id)
+            return &s->kept[i];
+    if (s->n_kept == SCHED_MAX_RELOAD)
+        return NULL;
+    kept_store_t *k = &s->kept[s->n_kept++];
+    k->store_id = store_id;
+    k->since_ms = k->last_ms = k->gather_until_ms = 0;
+    return k;
+}
+
+static void recheck_group(feed_sched_t *s, recheck_group_t *g, int64_t now)
+{
+    if (tkc_feed_is_fatal(s->f)) {
+        tkc_feed_region_free_list(g->list);
+        g->list = NULL;
+        g->n = 0;
+        return;
+    }
+    int64_t t0 = tkc_clock_mono_ms();
+    size_t n = g->n;
+    kept_store_t *k = kept_slot(s, g->store_id);
+    /* while a store is down its regions come back every park period (at
+     * most a second apart): a quiet gap ends the episode */
+    if (k && k->since_ms && now - k->last_ms > SCHED_RECHECK_MAX_MS)
+        k->since_ms = 0;
+    /* Once one batch of a store shows that PD's answer changed (its leaders
+     * moved), the other workers' batches of that store, which come back in
+     * the same park period (feed_worker.c aligns it), are divided with it:
+     * one walk over the pages instead of one per worker (a walk costs a
+     * second or more at 100k regions). */
+    bool gathering = k && now < k->gather_until_ms;
+    bool overdue = k && k->since_ms && now - k->since_ms >= SCHED_RECHECK_MAX_MS;
+    bool keep = k && !gathering && !overdue && recheck_unchanged(s, g);
+    if (k) {
+        if (keep && !k->since_ms)
+            k->since_ms = now;
+        else if (!keep)
+            k->since_ms = 0;
+        if (!keep && !gathering)
+            k->gather_until_ms = now + SCHED_GATHER_MS;
+        k->last_ms = now;
+    }
+    int64_t gather_until = k && !keep ? k->gather_until_ms : now;
+    while (g->list) {
+        feed_region_t *r = g->list;
+        g->list = r->next;
+        r->next = NULL;
+        int64_t delay = r->not_before_ms > now ? r->not_before_ms - now : 0;
+        if (keep) {
+            lock_region(s, r, delay, now);
+        } else {
+            int64_t due = now + delay > gather_until ? now + delay : gather_until;
+            add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len, due, 0);
+            tkc_feed_region_free(r);
+        }
+    }
+    g->n = 0;
+    int64_t took = tkc_clock_mono_ms() - t0;
+    tkc_log(took >= 200 ? TKC_LOG_INFO : TKC_LOG_DEBUG, "feed",
+            "event=store_regions_recheck store_id=%" PRIu64 " regions=%zu action=%s took_ms=%" PRId64,
+            g->store_id, n,
+            keep ? "keep" : gathering ? "divide_with_others" : overdue ? "divide_overdue" : "divide",
+            took);
+}
+
+/* Adds @p r (due in @p delay_ms) to its store's group; false when all
+ * groups are taken by other stores (the caller divides it directly). */
+static bool recheck_add(recheck_group_t *groups, size_t *n_groups, feed_region_t *r,
+                        int64_t delay_ms, int64_t now)
+{
+    recheck_group_t *g = NULL;
+    for (size_t i = 0; i < *n_groups && !g; i++)
+        if (groups[i].store_id == r->store_id)
+            g = &groups[i];
+    if (!g) {
+        if (*n_groups == SCHED_RECHECK_GROUPS)
+            return false;
+        g = &groups[(*n_groups)++];
+        g->store_id = r->store_id;
+        g->list = NULL;
+        g->n = 0;
+    }
+    r->not_before_ms = now + delay_ms;
+    r->next = g->list;
+    g->list = r;
+    g->n++;
+    return true;
+}
+
+
 static void handle_failed(feed_sched_t *s, feed_msg_t *m, int64_t now)
 {
     tkc_feed_t *f = s->f;
@@ -532,6 +700,8 @@ static void handle_failed(feed_sched_t *s, feed_msg_t *m, int64_t now)
     int64_t batch_jitter = (int64_t)(tkc_feed_rand(&s->rng) % SCHED_STREAM_JITTER_MS);
     feed_region_t *list = m->regions;
     m->regions = NULL;
+    recheck_group_t groups[SCHED_RECHECK_GROUPS];
+    size_t n_groups = 0;
     while (list) {
         feed_region_t *r = list;
         list = r->next;
@@ -577,12 +747,16 @@ static void handle_failed(feed_sched_t *s, feed_msg_t *m, int64_t now)
         case TKC_FEED_REGION_ERR_MATCHER:
             lock_region(s, r, tkc_feed_backoff_ms(f, n - 1, &s->rng), now);
             break;
-        case TKC_FEED_REGION_ERR_STREAM:
+        case TKC_FEED_REGION_ERR_STREAM: {
             mark_reload(s, r->store_id);
-            add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len,
-                       now + batch_jitter + tkc_feed_backoff_ms(f, n - 1, &s->rng), 0);
-            tkc_feed_region_free(r);
+            int64_t delay = batch_jitter + tkc_feed_backoff_ms(f, n - 1, &s->rng);
+            if (!recheck_add(groups, &n_groups, r, delay, now)) {
+                add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len, now + delay,
+                           0);
+                tkc_feed_region_free(r);
+            }
             break;
+        }
         case TKC_FEED_REGION_ERR_STORE:
             /* The worker held these back while the store did not answer
              * (feed_worker.c "unreachable stores") and now asks where they
@@ -592,8 +766,10 @@ static void handle_failed(feed_sched_t *s, feed_msg_t *m, int64_t now)
              * this per region would only delay noticing the new leaders
              * after the election by up to backoff_max. */
             mark_reload(s, r->store_id);
-            add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len, now, 0);
-            tkc_feed_region_free(r);
+            if (!recheck_add(groups, &n_groups, r, 0, now)) {
+                add_divide(s, r->span, r->start, r->start_len, r->end, r->end_len, now, 0);
+                tkc_feed_region_free(r);
+            }
             break;
         case TKC_FEED_REGION_ERR_DUPLICATE_REQUEST:
         case TKC_FEED_REGION_ERR_COMPATIBILITY:
@@ -607,6 +783,8 @@ static void handle_failed(feed_sched_t *s, feed_msg_t *m, int64_t now)
             break;
         }
     }
+    for (size_t i = 0; i < n_groups; i++)
+        recheck_group(s, &groups[i], now);
 }
 
 /* ===== PD clock, GC safepoint, fatal ===== */

@@ -400,7 +400,13 @@ static void store_park(feed_worker_t *w, feed_store_t *ws, int64_t now)
 {
     if (ws->park_until_ms == 0) {
         bool long_gone = !ws->suspect || now - ws->suspect_since_ms >= WORKER_PARK_LONG_AFTER_MS;
-        ws->park_until_ms = now + (long_gone ? WORKER_PARK_LONG_MS : WORKER_PARK_MS);
+        int64_t period = long_gone ? WORKER_PARK_LONG_MS : WORKER_PARK_MS;
+        /* ends on a multiple of the period (of the shared monotonic clock),
+         * at least half a period from now: every worker parking regions of
+         * the same store hands them back at the same moment, so the
+         * scheduler asks PD for all of them at once (one ScanRegions walk
+         * when the leaders moved, not one per worker) */
+        ws->park_until_ms = (now + period / 2 + period) / period * period;
         return;
     }
     if (now < ws->park_until_ms)

@@ -41,6 +41,12 @@ struct tkc_pd_client_s {
     tkc_pd_store_t *stores;
     size_t n_stores;
 
+    /* ScanRegions pages are unpacked here (reset after each page): a page
+     * of 1000 regions was ~10k mallocs and as many frees, most of the
+     * scheduler's time while it re-divided a failed store's regions */
+    pthread_mutex_t scan_lock;
+    tkc_rpc_arena_t *scan_arena;
+
     pthread_mutex_t tso_lock; /* the TSO stream */
     grpc_completion_queue *tso_cq;
     grpc_call *tso_call;
@@ -166,10 +172,12 @@ static bool rediscover(tkc_pd_client_t *pd)
 
 /*
  * A unary call to the leader, with one rediscovery + retry when the
- * failure says the leader may have moved. Lock taken inside.
+ * failure says the leader may have moved. Lock taken inside. The response
+ * is unpacked into @p a (NULL: malloc'd, the caller frees it).
  */
-static tkc_err_t pd_call(tkc_pd_client_t *pd, const char *method, ProtobufCMessage *req,
-                         const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp)
+static tkc_err_t pd_call_in(tkc_pd_client_t *pd, tkc_rpc_arena_t *a, const char *method,
+                            ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                            ProtobufCMessage **resp)
 {
     tkc_rpc_status_t st = {0};
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -180,7 +188,10 @@ static tkc_err_t pd_call(tkc_pd_client_t *pd, const char *method, ProtobufCMessa
             pthread_mutex_unlock(&pd->lock);
             return TKC_ERR_TRANSPORT;
         }
-        tkc_rpc_unary(pd->ch, method, req, resp_desc, timeout_ms(pd), resp, &st);
+        if (a)
+            tkc_rpc_unary_in(a, pd->ch, method, req, resp_desc, timeout_ms(pd), resp, &st);
+        else
+            tkc_rpc_unary(pd->ch, method, req, resp_desc, timeout_ms(pd), resp, &st);
         if (st.status == GRPC_STATUS_OK) {
             pthread_mutex_unlock(&pd->lock);
             return TKC_ERR_OK;
@@ -194,6 +205,12 @@ static tkc_err_t pd_call(tkc_pd_client_t *pd, const char *method, ProtobufCMessa
             break;
     }
     return st.status == GRPC_STATUS_DEADLINE_EXCEEDED ? TKC_ERR_TIMED_OUT : TKC_ERR_TRANSPORT;
+}
+
+static tkc_err_t pd_call(tkc_pd_client_t *pd, const char *method, ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp)
+{
+    return pd_call_in(pd, NULL, method, req, resp_desc, resp);
 }
 
 /* ===== lifecycle ===== */
@@ -219,6 +236,8 @@ tkc_pd_client_t *tkc_pd_client_new(const tkc_pd_config_t *cfg, char *errstr, siz
     pd->caller_id = tkc_strdup(cfg->caller_id ? cfg->caller_id : "tikv-kafka-cdc");
     pthread_mutex_init(&pd->lock, NULL);
     pthread_mutex_init(&pd->tso_lock, NULL);
+    pthread_mutex_init(&pd->scan_lock, NULL);
+    pd->scan_arena = tkc_rpc_arena_new();
     pd->tso_details = grpc_empty_slice();
 
     pthread_mutex_lock(&pd->lock);
@@ -255,6 +274,8 @@ void tkc_pd_client_destroy(tkc_pd_client_t *pd)
     grpc_slice_unref(pd->tso_details);
     pthread_mutex_destroy(&pd->lock);
     pthread_mutex_destroy(&pd->tso_lock);
+    tkc_rpc_arena_destroy(pd->scan_arena);
+    pthread_mutex_destroy(&pd->scan_lock);
     tkc_free(pd);
 }
 
@@ -480,14 +501,20 @@ tkc_err_t tkc_pd_client_scan_regions(tkc_pd_client_t *pd, const uint8_t *start, 
     req.end_key.len = end_len;
     req.limit = limit > 0 ? limit : 1024;
     Pdpb__ScanRegionsResponse *resp = NULL;
-    tkc_err_t err = pd_call(pd, TKC_RPC_PD_SCAN_REGIONS, &req.base,
-                            &pdpb__scan_regions_response__descriptor, (ProtobufCMessage **)&resp);
-    if (err != TKC_ERR_OK)
+    pthread_mutex_lock(&pd->scan_lock);
+    tkc_err_t err = pd_call_in(pd, pd->scan_arena, TKC_RPC_PD_SCAN_REGIONS, &req.base,
+                               &pdpb__scan_regions_response__descriptor,
+                               (ProtobufCMessage **)&resp);
+    if (err != TKC_ERR_OK) {
+        tkc_rpc_arena_reset(pd->scan_arena);
+        pthread_mutex_unlock(&pd->scan_lock);
         return err;
+    }
     char msg[256];
     if (header_error(resp->header, msg, sizeof(msg))) {
         tkc_log(TKC_LOG_WARN, "pd", "event=scan_regions_error msg=\"%s\"", msg);
-        pdpb__scan_regions_response__free_unpacked(resp, NULL);
+        tkc_rpc_arena_reset(pd->scan_arena);
+        pthread_mutex_unlock(&pd->scan_lock);
         return TKC_ERR_TRANSPORT;
     }
     /* Newer PDs fill `regions`; the legacy parallel arrays are the fallback. */
@@ -509,7 +536,8 @@ tkc_err_t tkc_pd_client_scan_regions(tkc_pd_client_t *pd, const uint8_t *start, 
             continue;
         region_from_pb(r, leader, &rs[k++]);
     }
-    pdpb__scan_regions_response__free_unpacked(resp, NULL);
+    tkc_rpc_arena_reset(pd->scan_arena);
+    pthread_mutex_unlock(&pd->scan_lock);
     *out = rs;
     *n_out = k;
     return TKC_ERR_OK;

@@ -281,9 +281,10 @@ gpr_timespec tkc_rpc_deadline_ms(int64_t ms)
     return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
-void tkc_rpc_unary(grpc_channel *ch, const char *method, const ProtobufCMessage *req,
-                   const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
-                   ProtobufCMessage **resp, tkc_rpc_status_t *st)
+/* tkc_rpc_unary() and tkc_rpc_unary_in(): @p a NULL = malloc'd response */
+static void unary(grpc_channel *ch, const char *method, const ProtobufCMessage *req,
+                  const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
+                  tkc_rpc_arena_t *a, ProtobufCMessage **resp, tkc_rpc_status_t *st)
 {
     *resp = NULL;
     st->status = GRPC_STATUS_UNKNOWN;
@@ -327,7 +328,8 @@ void tkc_rpc_unary(grpc_channel *ch, const char *method, const ProtobufCMessage 
         snprintf(st->details, sizeof(st->details), "%s", d);
         gpr_free(d);
         if (status == GRPC_STATUS_OK) {
-            if (recv && !(*resp = tkc_rpc_unpack(resp_desc, recv))) {
+            if (recv && !(*resp = a ? tkc_rpc_unpack_in(a, resp_desc, recv)
+                                    : tkc_rpc_unpack(resp_desc, recv))) {
                 st->status = GRPC_STATUS_INTERNAL;
                 snprintf(st->details, sizeof(st->details), "malformed %s response", method);
             } else if (!recv) {
@@ -351,6 +353,20 @@ void tkc_rpc_unary(grpc_channel *ch, const char *method, const ProtobufCMessage 
            GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(cq);
+}
+
+void tkc_rpc_unary(grpc_channel *ch, const char *method, const ProtobufCMessage *req,
+                   const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
+                   ProtobufCMessage **resp, tkc_rpc_status_t *st)
+{
+    unary(ch, method, req, resp_desc, timeout_ms, NULL, resp, st);
+}
+
+void tkc_rpc_unary_in(tkc_rpc_arena_t *a, grpc_channel *ch, const char *method,
+                      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                      int timeout_ms, ProtobufCMessage **resp, tkc_rpc_status_t *st)
+{
+    unary(ch, method, req, resp_desc, timeout_ms, a, resp, st);
 }
 
 const char *tkc_rpc_status_name(grpc_status_code code)

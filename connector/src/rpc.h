@@ -109,6 +109,15 @@ void tkc_rpc_unary(grpc_channel *ch, const char *method, const ProtobufCMessage 
                    const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
                    ProtobufCMessage **resp, tkc_rpc_status_t *st);
 
+/**
+ * tkc_rpc_unary() with the response unpacked into @p a (tkc_rpc_unpack_in():
+ * valid until tkc_rpc_arena_reset(), never freed on its own). For large
+ * responses read and dropped at once, like PD's ScanRegions pages.
+ */
+void tkc_rpc_unary_in(tkc_rpc_arena_t *a, grpc_channel *ch, const char *method,
+                      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                      int timeout_ms, ProtobufCMessage **resp, tkc_rpc_status_t *st);
+
 /** gpr_timespec deadline @p ms from now on the monotonic clock. */
 gpr_timespec tkc_rpc_deadline_ms(int64_t ms);
 

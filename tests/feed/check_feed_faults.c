@@ -63,6 +63,43 @@ START_TEST(test_feed_store_restart)
 }
 END_TEST
 
+/* A store restarts within the election timeout: PD's answer for its
+ * regions never changes, so the feed asks PD only with GetRegionByID
+ * samples (feed_scheduler.c "ask PD cheaply first") and re-registers them
+ * on the one new stream per worker without a single ScanRegions page. */
+START_TEST(test_feed_quick_restart_no_scan)
+{
+    tkc_feed_config_t cfg;
+    fh_t *h = setup_run(300, &cfg);
+    sc_start(h, &cfg);
+    tkc_feed_stats_t before;
+    tkc_feed_get_stats(fh_feed(h), &before);
+    const tkc_feed_store_stats_t *s2 = tkc_feed_stats_store(&before, 2);
+    ck_assert_ptr_nonnull(s2);
+    uint64_t opened_before = s2->streams_opened;
+    ck_assert_int_eq(fh_op(h, "{\"op\":\"restart_store\",\"store\":2,\"down_ms\":800,"
+                              "\"election_ms\":60000}"),
+                     0);
+    fh_sleep_ms(1500);
+    ck_assert(fh_wait_caught_up(h, 20000));
+    tkc_feed_stats_t after;
+    tkc_feed_get_stats(fh_feed(h), &after);
+    s2 = tkc_feed_stats_store(&after, 2);
+    uint64_t failed = after.region_errors[TKC_FEED_REGION_ERR_STREAM] -
+                      before.region_errors[TKC_FEED_REGION_ERR_STREAM];
+    fprintf(stderr,
+            "quick restart: stream errors %" PRIu64 ", pd scans %" PRIu64 " -> %" PRIu64
+            ", streams to store 2: %" PRIu64 " -> %" PRIu64 "\n",
+            failed, before.pd_scans, after.pd_scans, opened_before, s2->streams_opened);
+    ck_assert_uint_gt(failed, 0); /* its regions did fail */
+    ck_assert_uint_eq(after.pd_scans, before.pd_scans);
+    ck_assert_uint_le(s2->streams_opened - opened_before, (uint64_t)cfg.workers);
+    ck_assert_uint_eq(after.regions_active, sc_region_count(h));
+    sc_finish(h, "quick_restart_no_scan", true);
+    fh_destroy(h);
+}
+END_TEST
+
 /* §7.2: leader transfer with a hint: re-registered on the new store
  * without a PD round-trip. */
 START_TEST(test_feed_leader_transfer)
@@ -280,6 +317,7 @@ static Suite *feed_faults_suite(void)
         suite_add_tcase(s, tc);                                              \
     } while (0)
     CASE(test_feed_store_restart, "store_restart");
+    CASE(test_feed_quick_restart_no_scan, "quick_restart_no_scan");
     CASE(test_feed_leader_transfer, "leader_transfer");
     CASE(test_feed_split_and_merge, "split_and_merge");
     CASE(test_feed_busy_and_congested, "busy_and_congested");
