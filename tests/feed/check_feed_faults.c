@@ -27,17 +27,26 @@ static fh_t *setup_run(int regions, tkc_feed_config_t *cfg)
     return h;
 }
 
+/* Starts the run; @p before gets the feed's stats, and the return value is
+ * the number of streams opened to @p store so far. */
+static uint64_t start_and_count_streams(fh_t *h, const tkc_feed_config_t *cfg, uint64_t store,
+                                        tkc_feed_stats_t *before)
+{
+    sc_start(h, cfg);
+    tkc_feed_get_stats(fh_feed(h), before);
+    const tkc_feed_store_stats_t *s = tkc_feed_stats_store(before, store);
+    ck_assert_ptr_nonnull(s);
+    return s->streams_opened;
+}
+
 /* §7.1: a store restarts; its leaders move away meanwhile. */
 START_TEST(test_feed_store_restart)
 {
     tkc_feed_config_t cfg;
     fh_t *h = setup_run(300, &cfg);
-    sc_start(h, &cfg);
     tkc_feed_stats_t before;
-    tkc_feed_get_stats(fh_feed(h), &before);
-    const tkc_feed_store_stats_t *s2 = tkc_feed_stats_store(&before, 2);
-    ck_assert_ptr_nonnull(s2);
-    uint64_t opened_before = s2->streams_opened;
+    uint64_t opened_before = start_and_count_streams(h, &cfg, 2, &before);
+    const tkc_feed_store_stats_t *s2;
     fh_mark_lag(h);
     ck_assert_int_eq(fh_op(h, "{\"op\":\"restart_store\",\"store\":2,\"down_ms\":2000,"
                               "\"election_ms\":500}"),
@@ -71,12 +80,9 @@ START_TEST(test_feed_quick_restart_no_scan)
 {
     tkc_feed_config_t cfg;
     fh_t *h = setup_run(300, &cfg);
-    sc_start(h, &cfg);
     tkc_feed_stats_t before;
-    tkc_feed_get_stats(fh_feed(h), &before);
-    const tkc_feed_store_stats_t *s2 = tkc_feed_stats_store(&before, 2);
-    ck_assert_ptr_nonnull(s2);
-    uint64_t opened_before = s2->streams_opened;
+    uint64_t opened_before = start_and_count_streams(h, &cfg, 2, &before);
+    const tkc_feed_store_stats_t *s2;
     ck_assert_int_eq(fh_op(h, "{\"op\":\"restart_store\",\"store\":2,\"down_ms\":800,"
                               "\"election_ms\":60000}"),
                      0);

@@ -6,8 +6,9 @@
  * header_error and the store cache.
  *
  * Why pd_client.c is #included: its conversions are static, and the
- * public functions reach them through pd_call() -> tkc_rpc_unary(). The
- * three gRPC entry points pd_client.c uses for unary calls are renamed by
+ * public functions reach them through pd_call() -> tkc_rpc_unary() (and
+ * ScanRegions through pd_call_in() -> tkc_rpc_unary_in(), into an arena).
+ * The four gRPC entry points pd_client.c uses for unary calls are renamed by
  * the macros below before the include, so every call pd_client.c makes is
  * answered from the fuzz input instead of the network; pd_client.c itself
  * is unchanged. (The TSO stream uses raw gRPC calls and is not fuzzed.)
@@ -28,10 +29,12 @@
  * crash, leak or UB.
  */
 #define tkc_rpc_unary fuzz_rpc_unary
+#define tkc_rpc_unary_in fuzz_rpc_unary_in
 #define tkc_rpc_channel_new fuzz_rpc_channel_new
 #define grpc_channel_destroy fuzz_channel_destroy
 #include "pd_client.c"
 #undef tkc_rpc_unary
+#undef tkc_rpc_unary_in
 #undef tkc_rpc_channel_new
 #undef grpc_channel_destroy
 
@@ -60,9 +63,11 @@ void fuzz_channel_destroy(grpc_channel *ch)
     FUZZ_ASSERT(ch == (grpc_channel *)&CHANNEL);
 }
 
-void fuzz_rpc_unary(grpc_channel *ch, const char *method, const ProtobufCMessage *req,
-                    const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
-                    ProtobufCMessage **resp, tkc_rpc_status_t *st)
+/* One answer from the input; with @p a the response is unpacked into the
+ * arena the way tkc_rpc_unary_in() does it (from a gRPC byte buffer). */
+static void fake_unary(tkc_rpc_arena_t *a, grpc_channel *ch, const char *method,
+                       const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                       int timeout_ms, ProtobufCMessage **resp, tkc_rpc_status_t *st)
 {
     FUZZ_ASSERT(ch == (grpc_channel *)&CHANNEL);
     FUZZ_ASSERT(method && req && resp_desc && timeout_ms > 0);
@@ -93,13 +98,36 @@ void fuzz_rpc_unary(grpc_channel *ch, const char *method, const ProtobufCMessage
     default:
         break;
     }
-    *resp = protobuf_c_message_unpack(resp_desc, NULL, len, p);
+    if (a) {
+        grpc_slice slice = grpc_slice_from_copied_buffer((const char *)p, len);
+        grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+        grpc_slice_unref(slice);
+        *resp = tkc_rpc_unpack_in(a, resp_desc, bb);
+        grpc_byte_buffer_destroy(bb);
+    } else {
+        *resp = protobuf_c_message_unpack(resp_desc, NULL, len, p);
+    }
     if (!*resp) {
         st->status = GRPC_STATUS_INTERNAL;
         snprintf(st->details, sizeof(st->details), "malformed response");
         return;
     }
     st->status = GRPC_STATUS_OK;
+}
+
+void fuzz_rpc_unary(grpc_channel *ch, const char *method, const ProtobufCMessage *req,
+                    const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
+                    ProtobufCMessage **resp, tkc_rpc_status_t *st)
+{
+    fake_unary(NULL, ch, method, req, resp_desc, timeout_ms, resp, st);
+}
+
+void fuzz_rpc_unary_in(tkc_rpc_arena_t *a, grpc_channel *ch, const char *method,
+                       const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                       int timeout_ms, ProtobufCMessage **resp, tkc_rpc_status_t *st)
+{
+    FUZZ_ASSERT(a);
+    fake_unary(a, ch, method, req, resp_desc, timeout_ms, resp, st);
 }
 
 static void check_store(const tkc_pd_store_t *s)
