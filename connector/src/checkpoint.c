@@ -31,6 +31,7 @@
  * failing the start for it would only make a supervisor restart us.
  */
 #include "checkpoint.h"
+#include "util/err.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -49,17 +50,6 @@
 
 #define FILE_MAGIC "tkc-checkpoint v1"
 #define MAX_FILE 1024
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *errstr, size_t n,
-                                                           const char *fmt, ...)
-{
-    if (!errstr || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, n, fmt, ap);
-    va_end(ap);
-}
 
 bool tkc_checkpoint_feed_id_valid(const char *feed_id)
 {
@@ -91,10 +81,10 @@ tkc_err_t tkc_checkpoint_file_read(const char *path, const char *feed_id, tkc_ch
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) {
-            set_err(errstr, errstr_size, "no checkpoint file %s", path);
+            tkc_err_set(errstr, errstr_size, "no checkpoint file %s", path);
             return TKC_ERR_NOT_FOUND;
         }
-        set_err(errstr, errstr_size, "cannot open checkpoint file %s: %s", path,
+        tkc_err_set(errstr, errstr_size, "cannot open checkpoint file %s: %s", path,
                 strerror(errno));
         return TKC_ERR_IO;
     }
@@ -105,7 +95,7 @@ tkc_err_t tkc_checkpoint_file_read(const char *path, const char *feed_id, tkc_ch
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            set_err(errstr, errstr_size, "cannot read checkpoint file %s: %s", path,
+            tkc_err_set(errstr, errstr_size, "cannot read checkpoint file %s: %s", path,
                     strerror(errno));
             close(fd);
             return TKC_ERR_IO;
@@ -131,7 +121,7 @@ tkc_err_t tkc_checkpoint_file_read(const char *path, const char *feed_id, tkc_ch
                id, &cp.ts, &cp.epoch, &cp.committed_at_ms, &crc_file, &consumed) != 5 ||
         (buf[consumed] != '\n' && buf[consumed] != '\0') ||
         (buf[consumed] == '\n' && buf[consumed + 1] != '\0')) {
-        set_err(errstr, errstr_size,
+        tkc_err_set(errstr, errstr_size,
                 "checkpoint file %s is damaged (unexpected content); refusing to guess: "
                 "restore it or remove it to start from start-ts",
                 path);
@@ -140,13 +130,13 @@ tkc_err_t tkc_checkpoint_file_read(const char *path, const char *feed_id, tkc_ch
     uLong crc = crc32(0L, Z_NULL, 0);
     crc = crc32(crc, (const Bytef *)buf, (uInt)(crc_at - buf));
     if ((unsigned)crc != crc_file) {
-        set_err(errstr, errstr_size,
+        tkc_err_set(errstr, errstr_size,
                 "checkpoint file %s is damaged (crc32 %08x, computed %08x); refusing to guess",
                 path, crc_file, (unsigned)crc);
         return TKC_ERR_CORRUPT;
     }
     if (strcmp(id, feed_id) != 0) {
-        set_err(errstr, errstr_size,
+        tkc_err_set(errstr, errstr_size,
                 "checkpoint file %s belongs to feed '%s', not '%s'", path, id, feed_id);
         return TKC_ERR_INCOMPATIBLE;
     }
@@ -174,7 +164,7 @@ tkc_err_t tkc_checkpoint_file_write(const char *path, const char *feed_id,
                                     size_t errstr_size)
 {
     if (!tkc_checkpoint_feed_id_valid(feed_id)) {
-        set_err(errstr, errstr_size, "invalid feed id");
+        tkc_err_set(errstr, errstr_size, "invalid feed id");
         return TKC_ERR_INVALID_ARG;
     }
     char body[MAX_FILE];
@@ -193,28 +183,28 @@ tkc_err_t tkc_checkpoint_file_write(const char *path, const char *feed_id,
 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        set_err(errstr, errstr_size, "cannot create %s: %s", tmp, strerror(errno));
+        tkc_err_set(errstr, errstr_size, "cannot create %s: %s", tmp, strerror(errno));
         goto out;
     }
     if (write_all(fd, body, (size_t)n) != TKC_ERR_OK || fsync(fd) != 0) {
-        set_err(errstr, errstr_size, "cannot write %s: %s", tmp, strerror(errno));
+        tkc_err_set(errstr, errstr_size, "cannot write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
         goto out;
     }
     if (close(fd) != 0) {
-        set_err(errstr, errstr_size, "cannot close %s: %s", tmp, strerror(errno));
+        tkc_err_set(errstr, errstr_size, "cannot close %s: %s", tmp, strerror(errno));
         unlink(tmp);
         goto out;
     }
     if (rename(tmp, path) != 0) {
-        set_err(errstr, errstr_size, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        tkc_err_set(errstr, errstr_size, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         unlink(tmp);
         goto out;
     }
     dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || fsync(dfd) != 0) {
-        set_err(errstr, errstr_size, "cannot fsync the directory of %s: %s", path,
+        tkc_err_set(errstr, errstr_size, "cannot fsync the directory of %s: %s", path,
                 strerror(errno));
         goto out;
     }
@@ -282,14 +272,14 @@ tkc_err_t tkc_checkpoint_kafka_read(const rd_kafka_conf_t *conf, const char *top
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
         if (rd_kafka_conf_set(c, props[i][0], props[i][1], buf, sizeof(buf)) !=
             RD_KAFKA_CONF_OK) {
-            set_err(errstr, errstr_size, "checkpoint reader: %s", buf);
+            tkc_err_set(errstr, errstr_size, "checkpoint reader: %s", buf);
             rd_kafka_conf_destroy(c);
             return TKC_ERR_CONF;
         }
     }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, buf, sizeof(buf));
     if (!rk) {
-        set_err(errstr, errstr_size, "checkpoint reader: %s", buf);
+        tkc_err_set(errstr, errstr_size, "checkpoint reader: %s", buf);
         rd_kafka_conf_destroy(c);
         return TKC_ERR_CONF;
     }
@@ -309,19 +299,19 @@ tkc_err_t tkc_checkpoint_kafka_read(const rd_kafka_conf_t *conf, const char *top
 
     rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, rkt, &md, remaining(deadline));
     if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        set_err(errstr, errstr_size, "checkpoint reader: metadata of %s: %s", topic,
+        tkc_err_set(errstr, errstr_size, "checkpoint reader: metadata of %s: %s", topic,
                 rd_kafka_err2str(kerr));
         result = kerr == RD_KAFKA_RESP_ERR__TIMED_OUT ? TKC_ERR_TIMED_OUT : TKC_ERR_IO;
         goto out;
     }
     if (md->topic_cnt != 1 || md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
         md->topics[0].partition_cnt == 0) {
-        set_err(errstr, errstr_size, "checkpoint topic %s does not exist", topic);
+        tkc_err_set(errstr, errstr_size, "checkpoint topic %s does not exist", topic);
         result = TKC_ERR_NOT_FOUND;
         goto out;
     }
     if (md->topics[0].err) {
-        set_err(errstr, errstr_size, "checkpoint reader: topic %s: %s", topic,
+        tkc_err_set(errstr, errstr_size, "checkpoint reader: topic %s: %s", topic,
                 rd_kafka_err2str(md->topics[0].err));
         goto out;
     }
@@ -342,7 +332,7 @@ tkc_err_t tkc_checkpoint_kafka_read(const rd_kafka_conf_t *conf, const char *top
             usleep(OFFSETS_RETRY_MS * 1000);
         }
         if (kerr) {
-            set_err(errstr, errstr_size, "checkpoint reader: offsets of %s [%d]: %s", topic, p,
+            tkc_err_set(errstr, errstr_size, "checkpoint reader: offsets of %s [%d]: %s", topic, p,
                     rd_kafka_err2str(kerr));
             result = kerr == RD_KAFKA_RESP_ERR__TIMED_OUT ? TKC_ERR_TIMED_OUT : TKC_ERR_IO;
             goto out;
@@ -361,13 +351,13 @@ tkc_err_t tkc_checkpoint_kafka_read(const rd_kafka_conf_t *conf, const char *top
         }
     }
     if (pending && (kerr = rd_kafka_assign(rk, parts)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        set_err(errstr, errstr_size, "checkpoint reader: assign: %s", rd_kafka_err2str(kerr));
+        tkc_err_set(errstr, errstr_size, "checkpoint reader: assign: %s", rd_kafka_err2str(kerr));
         goto out;
     }
     size_t idlen = strlen(feed_id);
     while (pending > 0) {
         if (tkc_clock_mono_ms() >= deadline) {
-            set_err(errstr, errstr_size, "checkpoint reader: reading %s timed out", topic);
+            tkc_err_set(errstr, errstr_size, "checkpoint reader: reading %s timed out", topic);
             result = TKC_ERR_TIMED_OUT;
             goto out;
         }
@@ -384,7 +374,7 @@ tkc_err_t tkc_checkpoint_kafka_read(const rd_kafka_conf_t *conf, const char *top
             }
         } else if (m->err) {
             if (consume_error_is_fatal(m->err)) {
-                set_err(errstr, errstr_size, "checkpoint reader: %s", rd_kafka_message_errstr(m));
+                tkc_err_set(errstr, errstr_size, "checkpoint reader: %s", rd_kafka_message_errstr(m));
                 rd_kafka_message_destroy(m);
                 goto out;
             }
@@ -416,7 +406,7 @@ tkc_err_t tkc_checkpoint_kafka_read(const rd_kafka_conf_t *conf, const char *top
         char derr[256] = "";
         if (decode(opaque, topic, last[p].val, last[p].len, &cp, derr, sizeof(derr)) !=
             TKC_ERR_OK) {
-            set_err(errstr, errstr_size, "checkpoint of feed %s in %s [%d] does not decode: %s",
+            tkc_err_set(errstr, errstr_size, "checkpoint of feed %s in %s [%d] does not decode: %s",
                     feed_id, topic, p, derr);
             result = TKC_ERR_CORRUPT;
             goto out;
@@ -426,7 +416,7 @@ tkc_err_t tkc_checkpoint_kafka_read(const rd_kafka_conf_t *conf, const char *top
         any = true;
     }
     if (!any) {
-        set_err(errstr, errstr_size, "no checkpoint of feed %s in %s", feed_id, topic);
+        tkc_err_set(errstr, errstr_size, "no checkpoint of feed %s in %s", feed_id, topic);
         result = TKC_ERR_NOT_FOUND;
         goto out;
     }

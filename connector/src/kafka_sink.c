@@ -45,6 +45,7 @@
  * missed the allocator's per-thread cache.
  */
 #include "kafka_sink.h"
+#include "util/err.h"
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -138,17 +139,6 @@ struct tkc_kafka_sink_s {
 
     tkc_kafka_sink_stats_t stats;
 };
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *errstr, size_t n,
-                                                           const char *fmt, ...)
-{
-    if (!errstr || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, n, fmt, ap);
-    va_end(ap);
-}
 
 static void count_error(tkc_kafka_sink_t *sk, rd_kafka_resp_err_t err)
 {
@@ -424,7 +414,7 @@ static tkc_err_t conf_set(rd_kafka_conf_t *conf, const char *name, const char *v
 {
     char buf[512];
     if (rd_kafka_conf_set(conf, name, value, buf, sizeof(buf)) != RD_KAFKA_CONF_OK) {
-        set_err(errstr, errstr_size, "kafka property %s=%s: %s", name, value, buf);
+        tkc_err_set(errstr, errstr_size, "kafka property %s=%s: %s", name, value, buf);
         return TKC_ERR_CONF;
     }
     return TKC_ERR_OK;
@@ -498,7 +488,7 @@ tkc_kafka_sink_t *tkc_kafka_sink_new(const tkc_kafka_sink_config_t *cfg, char *e
         size_t vn = sizeof(v);
         if (rd_kafka_conf_get(conf, "enable.idempotence", v, &vn) == RD_KAFKA_CONF_OK &&
             strcmp(v, "false") == 0) {
-            set_err(errstr, errstr_size, "exactly-once needs enable.idempotence=true");
+            tkc_err_set(errstr, errstr_size, "exactly-once needs enable.idempotence=true");
             goto fail;
         }
     }
@@ -523,7 +513,7 @@ tkc_kafka_sink_t *tkc_kafka_sink_new(const tkc_kafka_sink_config_t *cfg, char *e
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     sk->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, buf, sizeof(buf));
     if (!sk->rk) {
-        set_err(errstr, errstr_size, "cannot create the Kafka producer: %s", buf);
+        tkc_err_set(errstr, errstr_size, "cannot create the Kafka producer: %s", buf);
         rd_kafka_conf_destroy(conf); /* rd_kafka_new() only takes it on success */
         tkc_hashmap_destroy(sk->topics, NULL);
         for (size_t i = 0; i < sk->n_props; i++) {
@@ -671,7 +661,7 @@ static int topic_ready_partitions(tkc_kafka_sink_t *sk, rd_kafka_topic_t *rkt, i
     rd_kafka_resp_err_t err = rd_kafka_metadata(sk->rk, 0, rkt, &md, timeout_ms);
     *missing = false;
     if (err) {
-        set_err(errstr, errstr_size, "metadata of %s: %s", rd_kafka_topic_name(rkt),
+        tkc_err_set(errstr, errstr_size, "metadata of %s: %s", rd_kafka_topic_name(rkt),
                 rd_kafka_err2str(err));
         return -1;
     }
@@ -686,7 +676,7 @@ static int topic_ready_partitions(tkc_kafka_sink_t *sk, rd_kafka_topic_t *rkt, i
                 if (t->partitions[i].leader < 0 || t->partitions[i].err)
                     n = 0;
         } else {
-            set_err(errstr, errstr_size, "topic %s: %s", t->topic, rd_kafka_err2str(t->err));
+            tkc_err_set(errstr, errstr_size, "topic %s: %s", t->topic, rd_kafka_err2str(t->err));
         }
     }
     rd_kafka_metadata_destroy(md);
@@ -703,7 +693,7 @@ static tkc_err_t create_topic(tkc_kafka_sink_t *sk, const char *topic, int parti
         rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
             mc, topic, partitions > 0 ? partitions : 4, replication > 0 ? replication : 1);
         if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-            set_err(errstr, errstr_size, "mock topic %s: %s", topic, rd_kafka_err2str(err));
+            tkc_err_set(errstr, errstr_size, "mock topic %s: %s", topic, rd_kafka_err2str(err));
             return TKC_ERR_IO;
         }
         return TKC_ERR_OK;
@@ -712,7 +702,7 @@ static tkc_err_t create_topic(tkc_kafka_sink_t *sk, const char *topic, int parti
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, replication, buf,
                                                     sizeof(buf));
     if (!nt) {
-        set_err(errstr, errstr_size, "topic %s: %s", topic, buf);
+        tkc_err_set(errstr, errstr_size, "topic %s: %s", topic, buf);
         return TKC_ERR_INVALID_ARG;
     }
     if (compacted)
@@ -724,12 +714,12 @@ static tkc_err_t create_topic(tkc_kafka_sink_t *sk, const char *topic, int parti
     rd_kafka_AdminOptions_set_operation_timeout(opts, remaining(deadline), buf, sizeof(buf));
     rd_kafka_CreateTopics(sk->rk, &nt, 1, opts, q);
     tkc_err_t result = TKC_ERR_TIMED_OUT;
-    set_err(errstr, errstr_size, "creating topic %s timed out", topic);
+    tkc_err_set(errstr, errstr_size, "creating topic %s timed out", topic);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, remaining(deadline) + 1000);
     if (ev) {
         const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
         if (rd_kafka_event_error(ev)) {
-            set_err(errstr, errstr_size, "creating topic %s: %s", topic,
+            tkc_err_set(errstr, errstr_size, "creating topic %s: %s", topic,
                     rd_kafka_event_error_string(ev));
             result = TKC_ERR_IO;
         } else if (res) {
@@ -741,7 +731,7 @@ static tkc_err_t create_topic(tkc_kafka_sink_t *sk, const char *topic, int parti
                 result = TKC_ERR_OK;
             } else {
                 const char *es = cnt ? rd_kafka_topic_result_error_string(tr[0]) : NULL;
-                set_err(errstr, errstr_size, "creating topic %s: %s", topic,
+                tkc_err_set(errstr, errstr_size, "creating topic %s: %s", topic,
                         es ? es : rd_kafka_err2str(terr));
                 result = TKC_ERR_IO;
             }
@@ -778,7 +768,7 @@ tkc_err_t tkc_kafka_sink_ensure_topic(tkc_kafka_sink_t *sk, const char *topic, i
     }
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(sk->rk, topic, NULL);
     if (!rkt) {
-        set_err(errstr, errstr_size, "topic %s: %s", topic,
+        tkc_err_set(errstr, errstr_size, "topic %s: %s", topic,
                 rd_kafka_err2str(rd_kafka_last_error()));
         return TKC_ERR_INVALID_ARG;
     }
@@ -804,7 +794,7 @@ tkc_err_t tkc_kafka_sink_ensure_topic(tkc_kafka_sink_t *sk, const char *topic, i
             continue;
         }
         if (tkc_clock_mono_ms() >= deadline) {
-            set_err(errstr, errstr_size, "topic %s not ready in time%s%s", topic,
+            tkc_err_set(errstr, errstr_size, "topic %s not ready in time%s%s", topic,
                     *lasterr ? ": " : "", lasterr);
             rd_kafka_topic_destroy(rkt);
             return TKC_ERR_TIMED_OUT;
@@ -853,20 +843,20 @@ tkc_err_t tkc_kafka_sink_produce(tkc_kafka_sink_t *sk, const char *topic, int32_
                                  size_t errstr_size)
 {
     if (sk->fatal) {
-        set_err(errstr, errstr_size, "producer failed: %s", sk->fatal_str);
+        tkc_err_set(errstr, errstr_size, "producer failed: %s", sk->fatal_str);
         return TKC_ERR_KAFKA_FATAL;
     }
     topic_t *t = tkc_hashmap_get(sk->topics, topic, strlen(topic));
     if (!t) {
         count_error(sk, RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC);
-        set_err(errstr, errstr_size, "topic %s was not set up", topic);
+        tkc_err_set(errstr, errstr_size, "topic %s was not set up", topic);
         return TKC_ERR_INVALID_ARG;
     }
     if (partition < 0)
         partition = partition_for(t, key, key_len);
     if (partition >= t->n_parts) {
         count_error(sk, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION);
-        set_err(errstr, errstr_size, "topic %s has no partition %" PRId32, topic, partition);
+        tkc_err_set(errstr, errstr_size, "topic %s has no partition %" PRId32, topic, partition);
         return TKC_ERR_INVALID_ARG;
     }
     part_t *p = &t->parts[partition];
@@ -903,12 +893,12 @@ tkc_err_t tkc_kafka_sink_produce(tkc_kafka_sink_t *sk, const char *topic, int32_
             rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(sk->rk, buf, sizeof(buf));
             sk->fatal = true;
             snprintf(sk->fatal_str, sizeof(sk->fatal_str), "%s: %s", rd_kafka_err2name(ferr), buf);
-            set_err(errstr, errstr_size, "producer failed: %s", sk->fatal_str);
+            tkc_err_set(errstr, errstr_size, "producer failed: %s", sk->fatal_str);
             return TKC_ERR_KAFKA_FATAL;
         }
         count_error(sk, err);
         sk->stats.failed++;
-        set_err(errstr, errstr_size,
+        tkc_err_set(errstr, errstr_size,
                 "%s [%" PRId32 "]: message of %zu bytes rejected by the client before sending: "
                 "%s%s",
                 topic, partition, key_len + value_len, rd_kafka_err2name(err),
@@ -951,7 +941,7 @@ tkc_err_t tkc_kafka_sink_fatal(const tkc_kafka_sink_t *sk, char *errstr, size_t 
 {
     if (!sk->fatal)
         return TKC_ERR_OK;
-    set_err(errstr, errstr_size, "%s", sk->fatal_str);
+    tkc_err_set(errstr, errstr_size, "%s", sk->fatal_str);
     return TKC_ERR_KAFKA_FATAL;
 }
 
@@ -995,7 +985,7 @@ static tkc_err_t txn_result(tkc_kafka_sink_t *sk, rd_kafka_error_t *e, const cha
         }
     }
     count_error(sk, code);
-    set_err(errstr, errstr_size, "%s: %s: %s", what, rd_kafka_error_name(e),
+    tkc_err_set(errstr, errstr_size, "%s: %s: %s", what, rd_kafka_error_name(e),
             rd_kafka_error_string(e));
     tkc_log(r == TKC_ERR_TIMED_OUT ? TKC_LOG_WARN : TKC_LOG_ERROR, "sink",
             "event=txn_error op=%s err=%s fatal=%d abortable=%d retriable=%d reason=\"%s\"", what,

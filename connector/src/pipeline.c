@@ -92,6 +92,7 @@
  * interval; then the thread returns (bounded by kafka_timeout_ms).
  */
 #include "pipeline.h"
+#include "util/err.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -204,17 +205,6 @@ struct tkc_pipeline_s {
     pthread_t thread;
     bool thread_started;
 };
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *errstr, size_t n,
-                                                           const char *fmt, ...)
-{
-    if (!errstr || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, n, fmt, ap);
-    va_end(ap);
-}
 
 const char *tkc_pipeline_state_name(tkc_pipeline_state_t s)
 {
@@ -1129,21 +1119,21 @@ tkc_pipeline_t *tkc_pipeline_new(const tkc_pipeline_config_t *cfg, tkc_msgq_t *q
 {
     const tkc_pipeline_codec_t *c = &cfg->codec;
     if (!tkc_checkpoint_feed_id_valid(cfg->feed_id)) {
-        set_err(errstr, errstr_size, "feed id must be 1-200 characters of [A-Za-z0-9._-]");
+        tkc_err_set(errstr, errstr_size, "feed id must be 1-200 characters of [A-Za-z0-9._-]");
         return NULL;
     }
     if (!topic_chars_ok(cfg->topic_prefix) || strlen(cfg->topic_prefix) > 200) {
-        set_err(errstr, errstr_size, "topic prefix must be 1-200 characters of [A-Za-z0-9._-]");
+        tkc_err_set(errstr, errstr_size, "topic prefix must be 1-200 characters of [A-Za-z0-9._-]");
         return NULL;
     }
     if (cfg->n_spans == 0 || !cfg->spans) {
-        set_err(errstr, errstr_size, "at least one span is needed");
+        tkc_err_set(errstr, errstr_size, "at least one span is needed");
         return NULL;
     }
     for (size_t i = 0; i < cfg->n_spans; i++) {
         if (!topic_chars_ok(cfg->spans[i].name) ||
             strlen(cfg->topic_prefix) + 1 + strlen(cfg->spans[i].name) > 249) {
-            set_err(errstr, errstr_size,
+            tkc_err_set(errstr, errstr_size,
                     "span %zu: its name must be characters of [A-Za-z0-9._-] and make a topic "
                     "name of at most 249 characters",
                     i);
@@ -1151,29 +1141,29 @@ tkc_pipeline_t *tkc_pipeline_new(const tkc_pipeline_config_t *cfg, tkc_msgq_t *q
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(cfg->spans[i].name, cfg->spans[j].name) == 0) {
-                set_err(errstr, errstr_size, "span name %s is used twice", cfg->spans[i].name);
+                tkc_err_set(errstr, errstr_size, "span name %s is used twice", cfg->spans[i].name);
                 return NULL;
             }
     }
     bool kafka_store = cfg->checkpoint_store == TKC_CHECKPOINT_STORE_KAFKA;
     if (!c->encode_row || !c->encode_watermark ||
         (kafka_store && (!c->encode_checkpoint || !c->decode_checkpoint))) {
-        set_err(errstr, errstr_size, "codec: encode_row, encode_watermark%s are required",
+        tkc_err_set(errstr, errstr_size, "codec: encode_row, encode_watermark%s are required",
                 kafka_store ? ", encode_checkpoint and decode_checkpoint" : "");
         return NULL;
     }
     if (!kafka_store && (!cfg->checkpoint_path || !*cfg->checkpoint_path)) {
-        set_err(errstr, errstr_size, "the file checkpoint store needs a checkpoint path");
+        tkc_err_set(errstr, errstr_size, "the file checkpoint store needs a checkpoint path");
         return NULL;
     }
     if (cfg->delivery == TKC_DELIVERY_EXACTLY_ONCE && !kafka_store) {
-        set_err(errstr, errstr_size,
+        tkc_err_set(errstr, errstr_size,
                 "exactly-once needs the kafka checkpoint store: the checkpoint must commit in "
                 "the same transaction as the rows");
         return NULL;
     }
     if ((!cfg->kafka_bootstrap || !*cfg->kafka_bootstrap) && cfg->kafka_mock_brokers <= 0) {
-        set_err(errstr, errstr_size, "kafka bootstrap servers are required");
+        tkc_err_set(errstr, errstr_size, "kafka bootstrap servers are required");
         return NULL;
     }
 
@@ -1276,7 +1266,7 @@ static tkc_err_t store_start_checkpoint(tkc_pipeline_t *pl, char *errstr, size_t
         tkc_checkpoint_t cp = {.ts = ts, .epoch = pl->epoch, .committed_at_ms = now_ms};
         err = tkc_checkpoint_file_write(pl->checkpoint_path, pl->feed_id, &cp, e, sizeof(e));
         if (err != TKC_ERR_OK) {
-            set_err(errstr, errstr_size,
+            tkc_err_set(errstr, errstr_size,
                     "cannot store the start ts %" PRIu64 " as the first checkpoint: %s; %s", ts,
                     e, why);
             return err;
@@ -1290,7 +1280,7 @@ static tkc_err_t store_start_checkpoint(tkc_pipeline_t *pl, char *errstr, size_t
                                           now_ms, pl->epoch, &val, &len, e, sizeof(e));
     if (err != TKC_ERR_OK) {
         tkc_free(val);
-        set_err(errstr, errstr_size, "cannot encode the first checkpoint %" PRIu64 ": %s; %s",
+        tkc_err_set(errstr, errstr_size, "cannot encode the first checkpoint %" PRIu64 ": %s; %s",
                 ts, e, why);
         return err;
     }
@@ -1360,7 +1350,7 @@ stored:
 
 failed:
     txn_abort_quietly(pl);
-    set_err(errstr, errstr_size, "cannot store the start ts %" PRIu64
+    tkc_err_set(errstr, errstr_size, "cannot store the start ts %" PRIu64
             " as the first checkpoint in %s: %s; %s", ts, pl->ck_topic, e, why);
     return err;
 }
@@ -1368,7 +1358,7 @@ failed:
 tkc_err_t tkc_pipeline_open(tkc_pipeline_t *pl, char *errstr, size_t errstr_size)
 {
     if (pl->state != TKC_PIPELINE_NEW || pl->sink) {
-        set_err(errstr, errstr_size, "pipeline already opened");
+        tkc_err_set(errstr, errstr_size, "pipeline already opened");
         return TKC_ERR_INVALID_ARG;
     }
     tkc_sorter_config_t scfg = {
@@ -1448,7 +1438,7 @@ tkc_err_t tkc_pipeline_open(tkc_pipeline_t *pl, char *errstr, size_t errstr_size
     }
     bool have_cp = err == TKC_ERR_OK;
     if (err != TKC_ERR_OK && err != TKC_ERR_NOT_FOUND) {
-        set_err(errstr, errstr_size, "cannot read the checkpoint: %s", e);
+        tkc_err_set(errstr, errstr_size, "cannot read the checkpoint: %s", e);
         return err;
     }
     if (have_cp) {
@@ -1461,7 +1451,7 @@ tkc_err_t tkc_pipeline_open(tkc_pipeline_t *pl, char *errstr, size_t errstr_size
             if (pl->cfg.now_tso) {
                 err = pl->cfg.now_tso(pl->cfg.hook_opaque, &pl->start_ts);
                 if (err != TKC_ERR_OK) {
-                    set_err(errstr, errstr_size, "cannot get the current TSO for start-ts=now: %s",
+                    tkc_err_set(errstr, errstr_size, "cannot get the current TSO for start-ts=now: %s",
                             tkc_err2str(err));
                     return err;
                 }
@@ -1474,11 +1464,11 @@ tkc_err_t tkc_pipeline_open(tkc_pipeline_t *pl, char *errstr, size_t errstr_size
         uint64_t sp = 0;
         err = pl->cfg.gc_safepoint(pl->cfg.hook_opaque, &sp);
         if (err != TKC_ERR_OK) {
-            set_err(errstr, errstr_size, "cannot read the GC safepoint: %s", tkc_err2str(err));
+            tkc_err_set(errstr, errstr_size, "cannot read the GC safepoint: %s", tkc_err2str(err));
             return err;
         }
         if (pl->start_ts < sp) {
-            set_err(errstr, errstr_size,
+            tkc_err_set(errstr, errstr_size,
                     "%s %" PRIu64 " is below the cluster's GC safepoint %" PRIu64
                     ": TiKV no longer has the history after it, so resuming would lose changes; "
                     "refusing to start (re-snapshot and start from a new start-ts)",
@@ -1493,7 +1483,7 @@ tkc_err_t tkc_pipeline_open(tkc_pipeline_t *pl, char *errstr, size_t errstr_size
     pl->frontier = tkc_frontier_new(ranges, pl->n_spans, pl->start_ts);
     tkc_free(ranges);
     if (!pl->frontier) {
-        set_err(errstr, errstr_size, "invalid span key ranges (empty span?)");
+        tkc_err_set(errstr, errstr_size, "invalid span key ranges (empty span?)");
         return TKC_ERR_INVALID_ARG;
     }
     pl->target_ts = pl->sealed_ts = pl->acked_ts = pl->watermark_ts = pl->checkpoint_ts =
@@ -1540,7 +1530,7 @@ static bool stop_complete(tkc_pipeline_t *pl)
 tkc_err_t tkc_pipeline_run(tkc_pipeline_t *pl)
 {
     if (!pl->sink || !pl->frontier) {
-        set_err(pl->error, sizeof(pl->error), "pipeline not opened");
+        tkc_err_set(pl->error, sizeof(pl->error), "pipeline not opened");
         return TKC_ERR_INVALID_ARG;
     }
     pl->state = TKC_PIPELINE_RUNNING;
@@ -1630,11 +1620,11 @@ static void *thread_main(void *arg)
 tkc_err_t tkc_pipeline_start(tkc_pipeline_t *pl, char *errstr, size_t errstr_size)
 {
     if (!pl->sink || !pl->frontier || pl->thread_started) {
-        set_err(errstr, errstr_size, "pipeline not opened or already started");
+        tkc_err_set(errstr, errstr_size, "pipeline not opened or already started");
         return TKC_ERR_INVALID_ARG;
     }
     if (pthread_create(&pl->thread, NULL, thread_main, pl) != 0) {
-        set_err(errstr, errstr_size, "cannot start the pipeline thread");
+        tkc_err_set(errstr, errstr_size, "cannot start the pipeline thread");
         return TKC_ERR_IO;
     }
     pl->thread_started = true;
@@ -1653,7 +1643,7 @@ tkc_err_t tkc_pipeline_join(tkc_pipeline_t *pl, char *errstr, size_t errstr_size
         pl->thread_started = false;
     }
     if (pl->err != TKC_ERR_OK)
-        set_err(errstr, errstr_size, "%s", pl->error);
+        tkc_err_set(errstr, errstr_size, "%s", pl->error);
     return pl->err;
 }
 

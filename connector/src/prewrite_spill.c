@@ -16,6 +16,7 @@
  * and then the file goes back to zero.
  */
 #include "prewrite_spill.h"
+#include "util/err.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,17 +47,6 @@ struct tkc_prewrite_spill_s {
     uint64_t truncations;
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *errstr, size_t n,
-                                                           const char *fmt, ...)
-{
-    if (!errstr || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, n, fmt, ap);
-    va_end(ap);
-}
-
 tkc_prewrite_spill_t *tkc_prewrite_spill_new_fd(int fd, atomic_size_t *shared, size_t limit)
 {
     tkc_prewrite_spill_t *s = tkc_calloc(1, sizeof(*s));
@@ -72,7 +62,7 @@ tkc_prewrite_spill_t *tkc_prewrite_spill_new(const char *dir, atomic_size_t *sha
 {
     int fd = tkc_tmpfile_open(dir, "tkc-prewrite");
     if (fd < 0) {
-        set_err(errstr, errstr_size, "cannot create a prewrite spill file in %s: %s", dir,
+        tkc_err_set(errstr, errstr_size, "cannot create a prewrite spill file in %s: %s", dir,
                 strerror(errno));
         return NULL;
     }
@@ -175,7 +165,7 @@ tkc_err_t tkc_prewrite_spill_put(tkc_prewrite_spill_t *s, const uint8_t *value, 
                                  char *errstr, size_t errstr_size)
 {
     if (value_len > UINT32_MAX || old_value_len > UINT32_MAX) {
-        set_err(errstr, errstr_size, "prewrite value too large to spill");
+        tkc_err_set(errstr, errstr_size, "prewrite value too large to spill");
         return TKC_ERR_INVALID_ARG;
     }
     uint8_t head[PW_HEADER];
@@ -187,7 +177,7 @@ tkc_err_t tkc_prewrite_spill_put(tkc_prewrite_spill_t *s, const uint8_t *value, 
                            {(void *)old_value, old_value_len}};
     int cnt = old_value_len ? 3 : value_len ? 2 : 1;
     if (rw_all(s->fd, iov, cnt, s->end, true) != 0) {
-        set_err(errstr, errstr_size, "prewrite spill write failed at offset %llu: %s",
+        tkc_err_set(errstr, errstr_size, "prewrite spill write failed at offset %llu: %s",
                 (unsigned long long)s->end, errno ? strerror(errno) : "short write");
         return TKC_ERR_IO;
     }
@@ -205,7 +195,7 @@ tkc_err_t tkc_prewrite_spill_get(tkc_prewrite_spill_t *s, uint64_t off, uint8_t 
 {
     size_t size = tkc_prewrite_spill_record_size(value_len, old_value_len);
     if (off > s->end || s->end - off < size) {
-        set_err(errstr, errstr_size,
+        tkc_err_set(errstr, errstr_size,
                 "prewrite spill record at offset %llu (%zu bytes) is past the end of the file",
                 (unsigned long long)off, size);
         return TKC_ERR_CORRUPT;
@@ -214,18 +204,18 @@ tkc_err_t tkc_prewrite_spill_get(tkc_prewrite_spill_t *s, uint64_t off, uint8_t 
     struct iovec iov[3] = {{head, PW_HEADER}, {value, value_len}, {old_value, old_value_len}};
     int cnt = old_value_len ? 3 : value_len ? 2 : 1;
     if (rw_all(s->fd, iov, cnt, off, false) != 0) {
-        set_err(errstr, errstr_size, "prewrite spill read failed at offset %llu: %s",
+        tkc_err_set(errstr, errstr_size, "prewrite spill read failed at offset %llu: %s",
                 (unsigned long long)off, errno ? strerror(errno) : "file truncated");
         return TKC_ERR_IO;
     }
     if (get_u32(head) != PW_MAGIC || get_u32(head + 4) != value_len ||
         get_u32(head + 8) != old_value_len) {
-        set_err(errstr, errstr_size, "prewrite spill record at offset %llu: bad header",
+        tkc_err_set(errstr, errstr_size, "prewrite spill record at offset %llu: bad header",
                 (unsigned long long)off);
         return TKC_ERR_CORRUPT;
     }
     if (get_u32(head + 12) != record_crc(head, value, value_len, old_value, old_value_len)) {
-        set_err(errstr, errstr_size, "prewrite spill record at offset %llu: CRC mismatch",
+        tkc_err_set(errstr, errstr_size, "prewrite spill record at offset %llu: CRC mismatch",
                 (unsigned long long)off);
         return TKC_ERR_CORRUPT;
     }

@@ -44,6 +44,7 @@
  *     contract; the pipeline counts violations as late rows).
  */
 #include "sorter.h"
+#include "util/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,17 +85,6 @@ struct tkc_sorter_s {
     uint64_t next_seq;
     uint64_t spilled_rows_total, spilled_bytes_total, runs_total, forced_adds;
 };
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *errstr, size_t n,
-                                                           const char *fmt, ...)
-{
-    if (!errstr || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, n, fmt, ap);
-    va_end(ap);
-}
 
 static inline int key_cmp(uint64_t ats, uint64_t aseq, uint64_t bts, uint64_t bseq)
 {
@@ -304,7 +294,7 @@ static tkc_err_t spill(tkc_sorter_t *s, char *errstr, size_t errstr_size)
     if (err == TKC_ERR_OK)
         err = tkc_spill_run_read(run, &head, &head_seq, errstr, errstr_size);
     if (err == TKC_ERR_OK && !head && s->n) {
-        set_err(errstr, errstr_size, "spill run reads back empty");
+        tkc_err_set(errstr, errstr_size, "spill run reads back empty");
         err = TKC_ERR_CORRUPT;
     }
     if (err != TKC_ERR_OK) {

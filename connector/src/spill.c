@@ -15,6 +15,7 @@
  *     it is being released, not only at the end.
  */
 #include "spill.h"
+#include "util/err.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,23 +62,12 @@ struct tkc_spill_run_s {
     size_t scratch_cap;
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *errstr, size_t n,
-                                                           const char *fmt, ...)
-{
-    if (!errstr || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, n, fmt, ap);
-    va_end(ap);
-}
-
 tkc_spill_run_t *tkc_spill_run_new(const char *dir, size_t write_buffer, char *errstr,
                                    size_t errstr_size)
 {
     int fd = tkc_tmpfile_open(dir, "tkc-spill");
     if (fd < 0) {
-        set_err(errstr, errstr_size, "cannot create a spill file in %s: %s", dir,
+        tkc_err_set(errstr, errstr_size, "cannot create a spill file in %s: %s", dir,
                 strerror(errno));
         return NULL;
     }
@@ -109,7 +99,7 @@ static tkc_err_t write_all(tkc_spill_run_t *run, const uint8_t *p, size_t len, c
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            set_err(errstr, errstr_size, "spill write failed: %s", strerror(errno));
+            tkc_err_set(errstr, errstr_size, "spill write failed: %s", strerror(errno));
             return TKC_ERR_IO;
         }
         p += w;
@@ -172,12 +162,12 @@ tkc_err_t tkc_spill_run_append(tkc_spill_run_t *run, const tkc_row_t *row, uint6
                                char *errstr, size_t errstr_size)
 {
     if (run->reading) {
-        set_err(errstr, errstr_size, "spill run already finished");
+        tkc_err_set(errstr, errstr_size, "spill run already finished");
         return TKC_ERR_INVALID_ARG;
     }
     if (row->key_len > UINT32_MAX || row->value_len > UINT32_MAX ||
         row->old_value_len > UINT32_MAX) {
-        set_err(errstr, errstr_size, "row too large to spill");
+        tkc_err_set(errstr, errstr_size, "row too large to spill");
         return TKC_ERR_INVALID_ARG;
     }
     uint8_t fixed[BODY_FIXED];
@@ -207,7 +197,7 @@ tkc_err_t tkc_spill_run_append(tkc_spill_run_t *run, const tkc_row_t *row, uint6
 
     size_t body = BODY_FIXED + row->key_len + row->value_len + row->old_value_len;
     if (body > UINT32_MAX) {
-        set_err(errstr, errstr_size, "row too large to spill");
+        tkc_err_set(errstr, errstr_size, "row too large to spill");
         return TKC_ERR_INVALID_ARG;
     }
     uint8_t head[REC_HEAD];
@@ -254,11 +244,11 @@ static tkc_err_t pread_all(tkc_spill_run_t *run, uint8_t *dst, size_t len, uint6
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            set_err(errstr, errstr_size, "spill read failed: %s", strerror(errno));
+            tkc_err_set(errstr, errstr_size, "spill read failed: %s", strerror(errno));
             return TKC_ERR_IO;
         }
         if (r == 0) {
-            set_err(errstr, errstr_size, "spill file truncated at offset %llu",
+            tkc_err_set(errstr, errstr_size, "spill file truncated at offset %llu",
                     (unsigned long long)off);
             return TKC_ERR_CORRUPT;
         }
@@ -284,7 +274,7 @@ static tkc_err_t fetch(tkc_spill_run_t *run, uint64_t off, size_t len, const uin
         uint64_t left = run->written - off;
         size_t n = left < run->rcap ? (size_t)left : run->rcap;
         if (n < len) {
-            set_err(errstr, errstr_size, "spill record runs past the end of the file");
+            tkc_err_set(errstr, errstr_size, "spill record runs past the end of the file");
             return TKC_ERR_CORRUPT;
         }
         tkc_err_t err = pread_all(run, run->rbuf, n, off, errstr, errstr_size);
@@ -296,7 +286,7 @@ static tkc_err_t fetch(tkc_spill_run_t *run, uint64_t off, size_t len, const uin
         return TKC_ERR_OK;
     }
     if (off + len > run->written) {
-        set_err(errstr, errstr_size, "spill record runs past the end of the file");
+        tkc_err_set(errstr, errstr_size, "spill record runs past the end of the file");
         return TKC_ERR_CORRUPT;
     }
     if (run->scratch_cap < len) {
@@ -354,7 +344,7 @@ tkc_err_t tkc_spill_run_read(tkc_spill_run_t *run, tkc_row_t **out, uint64_t *se
 {
     *out = NULL;
     if (!run->reading) {
-        set_err(errstr, errstr_size, "spill run not finished");
+        tkc_err_set(errstr, errstr_size, "spill run not finished");
         return TKC_ERR_INVALID_ARG;
     }
     if (run->roff >= run->written)
@@ -366,7 +356,7 @@ tkc_err_t tkc_spill_run_read(tkc_spill_run_t *run, tkc_row_t **out, uint64_t *se
     uint32_t body_len = get_u32(h);
     uint32_t crc_want = get_u32(h + 4);
     if (body_len < BODY_FIXED) {
-        set_err(errstr, errstr_size, "spill record at %llu has a bad length %u",
+        tkc_err_set(errstr, errstr_size, "spill record at %llu has a bad length %u",
                 (unsigned long long)run->roff, body_len);
         return TKC_ERR_CORRUPT;
     }
@@ -381,7 +371,7 @@ tkc_err_t tkc_spill_run_read(tkc_spill_run_t *run, tkc_row_t **out, uint64_t *se
     uint32_t old_len = get_u32(b + BODY_FIXED - 4);
     if ((uint32_t)crc != crc_want ||
         (uint64_t)BODY_FIXED + key_len + value_len + old_len != body_len || get_u16(b + 2)) {
-        set_err(errstr, errstr_size, "spill record at %llu is corrupt (crc or lengths)",
+        tkc_err_set(errstr, errstr_size, "spill record at %llu is corrupt (crc or lengths)",
                 (unsigned long long)run->roff);
         return TKC_ERR_CORRUPT;
     }

@@ -3,6 +3,7 @@
  * pipeline's integration tests (see pipeline_test.h).
  */
 #include "pipeline_test.h"
+#include "util/err.h"
 
 #include <check.h>
 #include <inttypes.h>
@@ -21,17 +22,6 @@
 #define PUSH_TIMEOUT_MS 120000
 /* rows per ROWS event, like the feed's one event per gRPC message batch */
 #define ROWS_PER_EVENT 256
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *errstr, size_t n,
-                                                           const char *fmt, ...)
-{
-    if (!errstr || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, n, fmt, ap);
-    va_end(ap);
-}
 
 /* ===== feedgen ===== */
 
@@ -349,7 +339,7 @@ static int consume(const tkc_verify_opts_t *o, const char *topic, tkc_kafka_test
 {
     char e[512];
     if (tkc_kafka_test_consume_all(o->bootstrap, topic, o->isolation, 60000, out, e, sizeof(e))) {
-        set_err(errstr, errstr_size, "consuming %s: %s", topic, e);
+        tkc_err_set(errstr, errstr_size, "consuming %s: %s", topic, e);
         return -1;
     }
     return 0;
@@ -390,7 +380,7 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
     char topic[512];
     tkc_avro_codec_t *codec = tkc_avro_codec_new(TKC_SCHEMA_DIR, NULL, e, sizeof(e));
     if (!codec) {
-        set_err(errstr, errstr_size, "codec: %s", e);
+        tkc_err_set(errstr, errstr_size, "codec: %s", e);
         return -1;
     }
     tkc_hashmap_t *index = tkc_hashmap_new(); /* change id -> truth index + 1 */
@@ -410,7 +400,7 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
         tkc_avro_watermark_t wm = {0};
         const tkc_kafka_test_msg_t *m = &msgs.msgs[i];
         if (tkc_avro_codec_decode_watermark(codec, m->value, m->value_len, &wm, e, sizeof(e))) {
-            set_err(errstr, errstr_size, "%s offset %" PRId64 ": %s", topic, m->offset, e);
+            tkc_err_set(errstr, errstr_size, "%s offset %" PRId64 ": %s", topic, m->offset, e);
             goto out;
         }
         bool ours = strcmp(wm.feed_id, o->feed_id) == 0 && m->key &&
@@ -418,11 +408,11 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
         uint64_t ts = wm.resolved_ts;
         tkc_avro_watermark_clear(&wm);
         if (!ours) {
-            set_err(errstr, errstr_size, "%s: a watermark of another feed or key", topic);
+            tkc_err_set(errstr, errstr_size, "%s: a watermark of another feed or key", topic);
             goto out;
         }
         if (ts < rep->last_watermark) {
-            set_err(errstr, errstr_size, "%s: watermark went back from %" PRIu64 " to %" PRIu64,
+            tkc_err_set(errstr, errstr_size, "%s: watermark went back from %" PRIu64 " to %" PRIu64,
                     topic, rep->last_watermark, ts);
             goto out;
         }
@@ -449,7 +439,7 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
             tkc_avro_message_t dm;
             memset(&dm, 0, sizeof(dm));
             if (tkc_avro_codec_decode(codec, m->value, m->value_len, &dm, e, sizeof(e))) {
-                set_err(errstr, errstr_size, "%s [%d] offset %" PRId64 ": %s", topic, part,
+                tkc_err_set(errstr, errstr_size, "%s [%d] offset %" PRId64 ": %s", topic, part,
                         m->offset, e);
                 goto out;
             }
@@ -458,7 +448,7 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
                 bool feed_ok = strcmp(dm.watermark.feed_id, o->feed_id) == 0;
                 tkc_avro_message_clear(&dm);
                 if (!feed_ok || ts < part_wm) {
-                    set_err(errstr, errstr_size,
+                    tkc_err_set(errstr, errstr_size,
                             "%s [%d] offset %" PRId64 ": watermark %" PRIu64 " after %" PRIu64
                             " (or another feed)",
                             topic, part, m->offset, ts, part_wm);
@@ -470,7 +460,7 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
             }
             if (dm.kind != TKC_AVRO_MSG_ROW_CHANGE) {
                 tkc_avro_message_clear(&dm);
-                set_err(errstr, errstr_size, "%s: unexpected message kind", topic);
+                tkc_err_set(errstr, errstr_size, "%s: unexpected message kind", topic);
                 goto out;
             }
             const tkc_row_t *row = dm.row_change.row;
@@ -479,7 +469,7 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
             char kbuf[32];
             if (row->key_len != 7 || sscanf((const char *)row->key, "k%06u", &key) != 1) {
                 tkc_avro_message_clear(&dm);
-                set_err(errstr, errstr_size, "%s: unexpected key", topic);
+                tkc_err_set(errstr, errstr_size, "%s: unexpected key", topic);
                 goto out;
             }
             tkc_feedgen_key(key, kbuf);
@@ -525,7 +515,7 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
                     *lt = row->commit_ts;
             }
             if (bad) {
-                set_err(errstr, errstr_size,
+                tkc_err_set(errstr, errstr_size,
                         "%s [%d] offset %" PRId64 ": key %s commit_ts %" PRIu64 ": %s", topic,
                         part, m->offset, kbuf, row->commit_ts, bad);
                 tkc_avro_message_clear(&dm);
@@ -540,14 +530,14 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
         tkc_kafka_test_msgs_free(&msgs);
     }
     if (o->exactly_once && rep->duplicates) {
-        set_err(errstr, errstr_size, "%zu changes seen more than once", rep->duplicates);
+        tkc_err_set(errstr, errstr_size, "%zu changes seen more than once", rep->duplicates);
         goto out;
     }
     for (size_t i = 0; i < n_truth; i++) {
         if (truth[i].commit_ts <= complete && !seen[i]) {
             char kbuf[16];
             tkc_feedgen_key(truth[i].key, kbuf);
-            set_err(errstr, errstr_size,
+            tkc_err_set(errstr, errstr_size,
                     "lost: s%u key %s commit_ts %" PRIu64 " (<= %" PRIu64 ") never arrived",
                     truth[i].span, kbuf, truth[i].commit_ts, complete);
             goto out;
@@ -565,14 +555,14 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
             tkc_avro_checkpoint_t ck = {0};
             if (tkc_avro_codec_decode_checkpoint(codec, m->value, m->value_len, &ck, e,
                                                  sizeof(e))) {
-                set_err(errstr, errstr_size, "%s offset %" PRId64 ": %s", topic, m->offset, e);
+                tkc_err_set(errstr, errstr_size, "%s offset %" PRId64 ": %s", topic, m->offset, e);
                 goto out;
             }
             uint64_t ts = ck.checkpoint_ts;
             rep->last_checkpoint_epoch = ck.epoch;
             tkc_avro_checkpoint_clear(&ck);
             if (ts < rep->last_checkpoint || ts > rep->last_watermark) {
-                set_err(errstr, errstr_size,
+                tkc_err_set(errstr, errstr_size,
                         "%s: checkpoint %" PRIu64 " after %" PRIu64
                         " or above the watermark %" PRIu64,
                         topic, ts, rep->last_checkpoint, rep->last_watermark);
@@ -586,14 +576,14 @@ static int verify_once(const tkc_verify_opts_t *o, const tkc_feedgen_row_t *trut
     if (o->expect_final) {
         if (rep->last_watermark != o->expect_final ||
             (o->expect_checkpoint_topic && rep->last_checkpoint != o->expect_final)) {
-            set_err(errstr, errstr_size,
+            tkc_err_set(errstr, errstr_size,
                     "final watermark %" PRIu64 " / checkpoint %" PRIu64 ", expected %" PRIu64,
                     rep->last_watermark, rep->last_checkpoint, o->expect_final);
             goto out;
         }
     }
     if (o->watermarks_in_partitions && rep->watermarks && !rep->watermarks_in_rows) {
-        set_err(errstr, errstr_size, "no watermark in the row partitions");
+        tkc_err_set(errstr, errstr_size, "no watermark in the row partitions");
         goto out;
     }
     rc = 0;

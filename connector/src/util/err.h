@@ -8,6 +8,8 @@
 #ifndef TKC_UTIL_ERR_H
 #define TKC_UTIL_ERR_H
 
+#include <stddef.h>
+
 #define TKC_ERRORS(X)                                                        \
     X(OK, 0, "Success")                                                      \
     X(INVALID_ARG, -1, "Invalid argument")                                   \
@@ -35,5 +37,14 @@ typedef enum {
 const char *tkc_err2str(tkc_err_t err);
 /** @returns the symbolic name of @p err without the prefix, e.g. "TIMED_OUT". */
 const char *tkc_err2name(tkc_err_t err);
+
+/**
+ * @brief Formats an error message into the caller's buffer, the convention
+ *        of every `char *errstr, size_t errstr_size` parameter; a NULL
+ *        buffer or a size of 0 is a no-op (the caller did not ask).
+ * @locality any thread
+ */
+void tkc_err_set(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif
