@@ -37,6 +37,7 @@
  * Thread-compatible: all state is the codec's own; one codec per thread.
  */
 #include "avro_codec.h"
+#include "util/err.h"
 
 #include <avro.h>
 #include <errno.h>
@@ -155,17 +156,6 @@ struct tkc_avro_codec_s {
     tkc_hashmap_t *decoders;    /* 'i' + id / 'f' + fingerprint -> decoder_t */
 };
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *errstr, size_t errstr_size,
-                                                         const char *fmt, ...)
-{
-    if (!errstr || !errstr_size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
-
 const char *tkc_avro_msg_kind_name(int kind)
 {
     switch (kind) {
@@ -239,7 +229,7 @@ static char *read_schema_file(const char *dir, const char *file, char *errstr,
     snprintf(path, sizeof(path), "%s/%s", dir, file);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        seterr(errstr, errstr_size, "cannot open schema %s: %s", path, strerror(errno));
+        tkc_err_set(errstr, errstr_size, "cannot open schema %s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = tkc_malloc(CODEC_MAX_SCHEMA_FILE + 1);
@@ -247,7 +237,7 @@ static char *read_schema_file(const char *dir, const char *file, char *errstr,
     bool bad = ferror(f) != 0;
     fclose(f);
     if (bad || n > CODEC_MAX_SCHEMA_FILE) {
-        seterr(errstr, errstr_size, "cannot read schema %s: %s", path,
+        tkc_err_set(errstr, errstr_size, "cannot read schema %s: %s", path,
                bad ? "read error" : "larger than 1 MiB");
         tkc_free(buf);
         return NULL;
@@ -312,32 +302,32 @@ static bool load_record(rec_t *r, const char *dir, const char *file, const fdesc
     if (!r->text)
         return false;
     if (avro_schema_from_json_length(r->text, strlen(r->text), &r->schema) != 0) {
-        seterr(errstr, errstr_size, "schema %s/%s is invalid: %.200s", dir, file, avro_strerror());
+        tkc_err_set(errstr, errstr_size, "schema %s/%s is invalid: %.200s", dir, file, avro_strerror());
         r->schema = NULL;
         return false;
     }
     if (avro_typeof(r->schema) != AVRO_RECORD) {
-        seterr(errstr, errstr_size, "schema %s/%s is not a record", dir, file);
+        tkc_err_set(errstr, errstr_size, "schema %s/%s is not a record", dir, file);
         return false;
     }
     r->fullname = full_name(r->schema);
     char cerr[256];
     if (tkc_avro_canonical_fingerprint(r->text, strlen(r->text), &r->fp, cerr, sizeof(cerr))) {
-        seterr(errstr, errstr_size, "schema %s/%s: %s", dir, file, cerr);
+        tkc_err_set(errstr, errstr_size, "schema %s/%s: %s", dir, file, cerr);
         return false;
     }
     r->slots = tkc_calloc(n_fields, sizeof(*r->slots));
     for (size_t i = 0; i < n_fields; i++) {
         int idx = avro_schema_record_field_get_index(r->schema, fields[i].name);
         if (idx < 0) {
-            seterr(errstr, errstr_size, "schema %s/%s lacks field \"%s\"", dir, file,
+            tkc_err_set(errstr, errstr_size, "schema %s/%s lacks field \"%s\"", dir, file,
                    fields[i].name);
             return false;
         }
         r->slots[i].index = idx;
         if (!slot_matches(avro_schema_record_field_get_by_index(r->schema, idx), &fields[i],
                           &r->slots[i])) {
-            seterr(errstr, errstr_size, "schema %s/%s: field \"%s\" has a type this codec "
+            tkc_err_set(errstr, errstr_size, "schema %s/%s: field \"%s\" has a type this codec "
                    "cannot write", dir, file, fields[i].name);
             return false;
         }
@@ -352,7 +342,7 @@ static bool load_record(rec_t *r, const char *dir, const char *file, const fdesc
         if (known)
             continue;
         if (null_branch_of(avro_schema_record_field_get_by_index(r->schema, (int)idx)) < 0) {
-            seterr(errstr, errstr_size, "schema %s/%s: field \"%s\" is not nullable and not "
+            tkc_err_set(errstr, errstr_size, "schema %s/%s: field \"%s\" is not nullable and not "
                    "written by this codec", dir, file,
                    avro_schema_record_field_name(r->schema, (int)idx));
             return false;
@@ -460,7 +450,7 @@ tkc_avro_codec_t *tkc_avro_codec_new(const char *schema_dir, tkc_schema_registry
                                      char *errstr, size_t errstr_size)
 {
     if (!schema_dir || !*schema_dir) {
-        seterr(errstr, errstr_size, "no schema directory given");
+        tkc_err_set(errstr, errstr_size, "no schema directory given");
         return NULL;
     }
     tkc_avro_codec_t *c = tkc_calloc(1, sizeof(*c));
@@ -480,7 +470,7 @@ tkc_avro_codec_t *tkc_avro_codec_new(const char *schema_dir, tkc_schema_registry
     c->rt_text = tkc_malloc(n);
     snprintf(c->rt_text, n, "[%s,%s]", c->row.text, c->wm.text);
     if (avro_schema_from_json_length(c->rt_text, strlen(c->rt_text), &c->rt_schema) != 0) {
-        seterr(errstr, errstr_size, "row-topic union of %s and %s is invalid: %s",
+        tkc_err_set(errstr, errstr_size, "row-topic union of %s and %s is invalid: %s",
                TKC_AVRO_CODEC_ROW_CHANGE_FILE, TKC_AVRO_CODEC_WATERMARK_FILE, avro_strerror());
         c->rt_schema = NULL;
         goto fail;
@@ -488,7 +478,7 @@ tkc_avro_codec_t *tkc_avro_codec_new(const char *schema_dir, tkc_schema_registry
     char cerr[256];
     if (tkc_avro_canonical_fingerprint(c->rt_text, strlen(c->rt_text), &c->rt_fp, cerr,
                                        sizeof(cerr))) {
-        seterr(errstr, errstr_size, "row-topic union: %s", cerr);
+        tkc_err_set(errstr, errstr_size, "row-topic union: %s", cerr);
         goto fail;
     }
     c->rt_row_branch = 0;
@@ -498,12 +488,12 @@ tkc_avro_codec_t *tkc_avro_codec_new(const char *schema_dir, tkc_schema_registry
     c->ck_iface = avro_generic_class_from_schema(c->ck.schema);
     if (!c->rt_iface || !c->ck_iface || avro_generic_value_new(c->rt_iface, &c->rt_value) ||
         avro_generic_value_new(c->ck_iface, &c->ck_value)) {
-        seterr(errstr, errstr_size, "avro-c cannot build values: %.200s", avro_strerror());
+        tkc_err_set(errstr, errstr_size, "avro-c cannot build values: %.200s", avro_strerror());
         goto fail;
     }
     c->rt_current = -1;
     if (init_extra_nulls(&c->ck, &c->ck_value)) {
-        seterr(errstr, errstr_size, "avro-c cannot initialise values: %.200s", avro_strerror());
+        tkc_err_set(errstr, errstr_size, "avro-c cannot initialise values: %.200s", avro_strerror());
         goto fail;
     }
     c->scratch_cap = CODEC_SCRATCH_INITIAL;
@@ -511,7 +501,7 @@ tkc_avro_codec_t *tkc_avro_codec_new(const char *schema_dir, tkc_schema_registry
     c->writer = avro_writer_memory(NULL, 0);
     c->reader = avro_reader_memory(NULL, 0);
     if (!c->writer || !c->reader) {
-        seterr(errstr, errstr_size, "avro-c cannot create memory reader/writer");
+        tkc_err_set(errstr, errstr_size, "avro-c cannot create memory reader/writer");
         goto fail;
     }
 
@@ -526,7 +516,7 @@ tkc_avro_codec_t *tkc_avro_codec_new(const char *schema_dir, tkc_schema_registry
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
         decoder_t *d = decoder_new(c, own[i].schema);
         if (!d) {
-            seterr(errstr, errstr_size, "avro-c cannot build a decoder: %.200s", avro_strerror());
+            tkc_err_set(errstr, errstr_size, "avro-c cannot build a decoder: %.200s", avro_strerror());
             goto fail;
         }
         decoder_put(c, 'f', &own[i].fp, sizeof(own[i].fp), d);
@@ -662,7 +652,7 @@ static tkc_err_t finish(tkc_avro_codec_t *c, const char *topic, tkc_avro_value_s
     if (avro_value_write(c->writer, value)) {
         size_t need = 0;
         if (avro_value_sizeof(value, &need)) {
-            seterr(errstr, errstr_size, "avro: cannot size message: %.200s", avro_strerror());
+            tkc_err_set(errstr, errstr_size, "avro: cannot size message: %.200s", avro_strerror());
             return TKC_ERR_INVALID_ARG;
         }
         tkc_free(c->scratch);
@@ -671,7 +661,7 @@ static tkc_err_t finish(tkc_avro_codec_t *c, const char *topic, tkc_avro_value_s
         avro_writer_memory_set_dest(c->writer, (const char *)c->scratch + hdr_len,
                                     (int64_t)need);
         if (avro_value_write(c->writer, value)) {
-            seterr(errstr, errstr_size, "avro: cannot write message: %.200s", avro_strerror());
+            tkc_err_set(errstr, errstr_size, "avro: cannot write message: %.200s", avro_strerror());
             return TKC_ERR_INVALID_ARG;
         }
     }
@@ -747,11 +737,11 @@ tkc_err_t tkc_avro_codec_encode_row(tkc_avro_codec_t *c, const char *topic, cons
                                     char *errstr, size_t errstr_size)
 {
     if (!row || !span_name || !out || !out_len || (c->registry && !topic)) {
-        seterr(errstr, errstr_size, "encode_row: missing row, span name, output or topic");
+        tkc_err_set(errstr, errstr_size, "encode_row: missing row, span name, output or topic");
         return TKC_ERR_INVALID_ARG;
     }
     if (row->op != TKC_ROW_OP_PUT && row->op != TKC_ROW_OP_DELETE) {
-        seterr(errstr, errstr_size, "encode_row: row op %d is neither PUT nor DELETE", row->op);
+        tkc_err_set(errstr, errstr_size, "encode_row: row op %d is neither PUT nor DELETE", row->op);
         return TKC_ERR_INVALID_ARG;
     }
     const fslot_t *s = c->row.slots;
@@ -767,7 +757,7 @@ tkc_err_t tkc_avro_codec_encode_row(tkc_avro_codec_t *c, const char *topic, cons
         set_long(&rec, &s[R_COMMIT_MS], tkc_tso_physical_ms(row->commit_ts)) ||
         set_string(&rec, &s[R_SPAN], span_name) ||
         set_long(&rec, &s[R_REGION], (int64_t)row->region_id)) {
-        seterr(errstr, errstr_size, "avro: cannot set RowChange fields: %.200s", avro_strerror());
+        tkc_err_set(errstr, errstr_size, "avro: cannot set RowChange fields: %.200s", avro_strerror());
         return TKC_ERR_INVALID_ARG;
     }
     return finish(c, topic, TKC_AVRO_SCHEMA_ROW_TOPIC, &c->rt_value, out, out_len, errstr,
@@ -780,7 +770,7 @@ tkc_err_t tkc_avro_codec_encode_watermark(tkc_avro_codec_t *c, const char *topic
                                           char *errstr, size_t errstr_size)
 {
     if (!feed_id || !out || !out_len || (c->registry && !topic)) {
-        seterr(errstr, errstr_size, "encode_watermark: missing feed id, output or topic");
+        tkc_err_set(errstr, errstr_size, "encode_watermark: missing feed id, output or topic");
         return TKC_ERR_INVALID_ARG;
     }
     const fslot_t *s = c->wm.slots;
@@ -790,7 +780,7 @@ tkc_err_t tkc_avro_codec_encode_watermark(tkc_avro_codec_t *c, const char *topic
         set_long(&rec, &s[W_TS], (int64_t)resolved_ts) ||
         set_long(&rec, &s[W_TS_MS], tkc_tso_physical_ms(resolved_ts)) ||
         set_long(&rec, &s[W_EMITTED], emitted_at_ms)) {
-        seterr(errstr, errstr_size, "avro: cannot set Watermark fields: %.200s", avro_strerror());
+        tkc_err_set(errstr, errstr_size, "avro: cannot set Watermark fields: %.200s", avro_strerror());
         return TKC_ERR_INVALID_ARG;
     }
     return finish(c, topic, TKC_AVRO_SCHEMA_ROW_TOPIC, &c->rt_value, out, out_len, errstr,
@@ -804,7 +794,7 @@ tkc_err_t tkc_avro_codec_encode_checkpoint(tkc_avro_codec_t *c, const char *topi
                                            size_t errstr_size)
 {
     if (!feed_id || !out || !out_len) {
-        seterr(errstr, errstr_size, "encode_checkpoint: missing feed id or output");
+        tkc_err_set(errstr, errstr_size, "encode_checkpoint: missing feed id or output");
         return TKC_ERR_INVALID_ARG;
     }
     const fslot_t *s = c->ck.slots;
@@ -814,7 +804,7 @@ tkc_err_t tkc_avro_codec_encode_checkpoint(tkc_avro_codec_t *c, const char *topi
         set_long(rec, &s[C_TS_MS], tkc_tso_physical_ms(checkpoint_ts)) ||
         set_long(rec, &s[C_COMMITTED], committed_at_ms) ||
         set_long(rec, &s[C_EPOCH], (int64_t)epoch)) {
-        seterr(errstr, errstr_size, "avro: cannot set Checkpoint fields: %.200s", avro_strerror());
+        tkc_err_set(errstr, errstr_size, "avro: cannot set Checkpoint fields: %.200s", avro_strerror());
         return TKC_ERR_INVALID_ARG;
     }
     return finish(c, topic, TKC_AVRO_SCHEMA_CHECKPOINT, rec, out, out_len, errstr, errstr_size);
@@ -986,7 +976,7 @@ static tkc_err_t find_decoder(tkc_avro_codec_t *c, const uint8_t *buf, size_t le
         if (*dec)
             return TKC_ERR_OK;
         if (!c->registry) {
-            seterr(errstr, errstr_size, "message names schema id %" PRIu32 " but no schema "
+            tkc_err_set(errstr, errstr_size, "message names schema id %" PRIu32 " but no schema "
                    "registry is configured", id);
             return TKC_ERR_NOT_FOUND;
         }
@@ -997,7 +987,7 @@ static tkc_err_t find_decoder(tkc_avro_codec_t *c, const uint8_t *buf, size_t le
             return err;
         avro_schema_t schema;
         if (avro_schema_from_json_length(text, strlen(text), &schema) != 0) {
-            seterr(errstr, errstr_size, "schema id %" PRIu32 " from the registry cannot be "
+            tkc_err_set(errstr, errstr_size, "schema id %" PRIu32 " from the registry cannot be "
                    "parsed: %s", id, avro_strerror());
             tkc_free(text);
             return TKC_ERR_INCOMPATIBLE;
@@ -1006,7 +996,7 @@ static tkc_err_t find_decoder(tkc_avro_codec_t *c, const uint8_t *buf, size_t le
         *dec = decoder_new(c, schema);
         avro_schema_decref(schema);
         if (!*dec) {
-            seterr(errstr, errstr_size, "avro-c cannot build a decoder for schema id %" PRIu32,
+            tkc_err_set(errstr, errstr_size, "avro-c cannot build a decoder for schema id %" PRIu32,
                    id);
             return TKC_ERR_INCOMPATIBLE;
         }
@@ -1023,11 +1013,11 @@ static tkc_err_t find_decoder(tkc_avro_codec_t *c, const uint8_t *buf, size_t le
         *dec = decoder_get(c, 'f', &fp, sizeof(fp));
         if (*dec)
             return TKC_ERR_OK;
-        seterr(errstr, errstr_size, "message names schema fingerprint 0x%016" PRIx64
+        tkc_err_set(errstr, errstr_size, "message names schema fingerprint 0x%016" PRIx64
                ", which is none of this codec's schemas", fp);
         return TKC_ERR_NOT_FOUND;
     }
-    seterr(errstr, errstr_size, "not a framed Avro message (%zu bytes, first 0x%02x): neither "
+    tkc_err_set(errstr, errstr_size, "not a framed Avro message (%zu bytes, first 0x%02x): neither "
            "Confluent (00 + id) nor single-object (C3 01 + fingerprint)", len,
            len ? buf[0] : 0);
     return TKC_ERR_CORRUPT;
@@ -1133,7 +1123,7 @@ static tkc_err_t extract_row(avro_value_t *rec, tkc_avro_row_change_t *out, char
         else if (name && strcmp(name, "DELETE") == 0)
             op = TKC_ROW_OP_DELETE;
         if (op == TKC_ROW_OP_UNKNOWN) {
-            seterr(errstr, errstr_size, "RowChange has op \"%s\", which this codec does not "
+            tkc_err_set(errstr, errstr_size, "RowChange has op \"%s\", which this codec does not "
                    "know", name ? name : "?");
             return TKC_ERR_INCOMPATIBLE;
         }
@@ -1157,7 +1147,7 @@ static tkc_err_t extract_row(avro_value_t *rec, tkc_avro_row_change_t *out, char
         commit_ms = tkc_tso_physical_ms((uint64_t)commit_ts);
     if (g.missing) {
         tkc_free(span);
-        seterr(errstr, errstr_size, "RowChange field \"%s\" is missing or has another type",
+        tkc_err_set(errstr, errstr_size, "RowChange field \"%s\" is missing or has another type",
                g.missing);
         return TKC_ERR_INCOMPATIBLE;
     }
@@ -1183,7 +1173,7 @@ static tkc_err_t extract_watermark(avro_value_t *rec, tkc_avro_watermark_t *out,
     int64_t ts_ms = get_long(&g2, "resolved_time_ms");
     if (g.missing) {
         tkc_free(feed);
-        seterr(errstr, errstr_size, "Watermark field \"%s\" is missing or has another type",
+        tkc_err_set(errstr, errstr_size, "Watermark field \"%s\" is missing or has another type",
                g.missing);
         return TKC_ERR_INCOMPATIBLE;
     }
@@ -1206,7 +1196,7 @@ static tkc_err_t extract_checkpoint(avro_value_t *rec, tkc_avro_checkpoint_t *ou
     int64_t ts_ms = get_long(&g2, "checkpoint_time_ms");
     if (g.missing) {
         tkc_free(feed);
-        seterr(errstr, errstr_size, "Checkpoint field \"%s\" is missing or has another type",
+        tkc_err_set(errstr, errstr_size, "Checkpoint field \"%s\" is missing or has another type",
                g.missing);
         return TKC_ERR_INCOMPATIBLE;
     }
@@ -1224,7 +1214,7 @@ tkc_err_t tkc_avro_codec_decode(tkc_avro_codec_t *c, const void *vbuf, size_t le
     const uint8_t *buf = vbuf;
     memset(out, 0, sizeof(*out));
     if (!buf && len) {
-        seterr(errstr, errstr_size, "decode: NULL buffer");
+        tkc_err_set(errstr, errstr_size, "decode: NULL buffer");
         return TKC_ERR_INVALID_ARG;
     }
     decoder_t *d = NULL;
@@ -1236,7 +1226,7 @@ tkc_err_t tkc_avro_codec_decode(tkc_avro_codec_t *c, const void *vbuf, size_t le
     }
     cursor_t cur = {buf + hdr, buf + len, 0, 0};
     if (!validate(d->schema, &cur) || cur.p != cur.end) {
-        seterr(errstr, errstr_size, "corrupt Avro message: %s at byte %zu of %zu",
+        tkc_err_set(errstr, errstr_size, "corrupt Avro message: %s at byte %zu of %zu",
                cur.p == cur.end ? "truncated or malformed" : "malformed or trailing data",
                (size_t)(cur.p - buf), len);
         tkc_avro_message_clear(out);
@@ -1244,7 +1234,7 @@ tkc_err_t tkc_avro_codec_decode(tkc_avro_codec_t *c, const void *vbuf, size_t le
     }
     avro_reader_memory_set_source(c->reader, (const char *)buf + hdr, (int64_t)(len - hdr));
     if (avro_value_read(c->reader, &d->value)) {
-        seterr(errstr, errstr_size, "corrupt Avro message: %.200s", avro_strerror());
+        tkc_err_set(errstr, errstr_size, "corrupt Avro message: %.200s", avro_strerror());
         tkc_avro_message_clear(out);
         return TKC_ERR_CORRUPT;
     }
@@ -1255,7 +1245,7 @@ tkc_err_t tkc_avro_codec_decode(tkc_avro_codec_t *c, const void *vbuf, size_t le
         if (avro_value_get_discriminant(&d->value, &disc) ||
             avro_value_get_current_branch(&d->value, &rec) || disc < 0 ||
             (size_t)disc >= d->n_branches) {
-            seterr(errstr, errstr_size, "corrupt Avro message: no union branch");
+            tkc_err_set(errstr, errstr_size, "corrupt Avro message: no union branch");
             tkc_avro_message_clear(out);
             return TKC_ERR_CORRUPT;
         }
@@ -1273,7 +1263,7 @@ tkc_err_t tkc_avro_codec_decode(tkc_avro_codec_t *c, const void *vbuf, size_t le
         break;
     default: {
         const char *name = avro_schema_name(deref(avro_value_get_schema(&rec)));
-        seterr(errstr, errstr_size, "message is a %s, not a %s, %s or %s",
+        tkc_err_set(errstr, errstr_size, "message is a %s, not a %s, %s or %s",
                name ? name : avro_schema_type_name(avro_value_get_schema(&rec)), c->row.fullname,
                c->wm.fullname, c->ck.fullname);
         err = TKC_ERR_INCOMPATIBLE;
@@ -1295,7 +1285,7 @@ static tkc_err_t decode_kind(tkc_avro_codec_t *c, const void *buf, size_t len,
     if (err)
         return err;
     if (msg->kind != want) {
-        seterr(errstr, errstr_size, "message is a %s, not a %s",
+        tkc_err_set(errstr, errstr_size, "message is a %s, not a %s",
                tkc_avro_msg_kind_name(msg->kind), tkc_avro_msg_kind_name(want));
         tkc_avro_message_clear(msg);
         return TKC_ERR_INVALID_ARG;

@@ -22,6 +22,7 @@
  * Logged URLs come from the parsed URL with user-info removed.
  */
 #include "schema_registry.h"
+#include "util/err.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -71,17 +72,6 @@ typedef struct body_s {
     bool too_big;
 } body_t;
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *errstr, size_t errstr_size,
-                                                         const char *fmt, ...)
-{
-    if (!errstr || !errstr_size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
-
 void tkc_schema_registry_conf_init(tkc_schema_registry_conf_t *conf)
 {
     memset(conf, 0, sizeof(*conf));
@@ -108,13 +98,13 @@ static char *parse_url(const char *url, char **user, char **pass, char *errstr,
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
     if (uc != CURLUE_OK) {
         /* The URL may carry a password: never echo it. */
-        seterr(errstr, errstr_size, "schema registry URL is not a valid URL (%s)",
+        tkc_err_set(errstr, errstr_size, "schema registry URL is not a valid URL (%s)",
                curl_url_strerror(uc));
         goto done;
     }
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-        seterr(errstr, errstr_size, "schema registry URL must be http:// or https://");
+        tkc_err_set(errstr, errstr_size, "schema registry URL must be http:// or https://");
         goto done;
     }
     char *v = NULL;
@@ -132,7 +122,7 @@ static char *parse_url(const char *url, char **user, char **pass, char *errstr,
     curl_url_set(u, CURLUPART_QUERY, NULL, 0);
     curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
     if (curl_url_get(u, CURLUPART_URL, &clean, 0) != CURLUE_OK) {
-        seterr(errstr, errstr_size, "schema registry URL cannot be normalised");
+        tkc_err_set(errstr, errstr_size, "schema registry URL cannot be normalised");
         goto done;
     }
     size_t n = strlen(clean);
@@ -150,16 +140,16 @@ tkc_schema_registry_t *tkc_schema_registry_new(const tkc_schema_registry_conf_t 
                                                char *errstr, size_t errstr_size)
 {
     if (!conf || !conf->url || !*conf->url) {
-        seterr(errstr, errstr_size, "schema registry URL is empty");
+        tkc_err_set(errstr, errstr_size, "schema registry URL is empty");
         return NULL;
     }
     if (conf->max_attempts < 0 || conf->backoff_initial_ms < 0 || conf->backoff_max_ms < 0 ||
         conf->connect_timeout_ms < 0 || conf->request_timeout_ms < 0) {
-        seterr(errstr, errstr_size, "schema registry timeouts and retry counts must be >= 0");
+        tkc_err_set(errstr, errstr_size, "schema registry timeouts and retry counts must be >= 0");
         return NULL;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        seterr(errstr, errstr_size, "curl_global_init failed");
+        tkc_err_set(errstr, errstr_size, "curl_global_init failed");
         return NULL;
     }
     char *url_user = NULL, *url_pass = NULL;
@@ -209,7 +199,7 @@ tkc_schema_registry_t *tkc_schema_registry_new(const tkc_schema_registry_conf_t 
     sr->curl = curl_easy_init();
     sr->headers = curl_slist_append(NULL, SR_ACCEPT);
     if (!sr->curl || !sr->headers) {
-        seterr(errstr, errstr_size, "cannot create a curl handle");
+        tkc_err_set(errstr, errstr_size, "cannot create a curl handle");
         tkc_schema_registry_destroy(sr);
         return NULL;
     }
@@ -445,7 +435,7 @@ static tkc_err_t request(tkc_schema_registry_t *sr, const char *method, const ch
             tkc_log(TKC_LOG_ERROR, SR_LOG,
                     "event=registry_request_failed method=%s url=%s%s attempts=%d reason=\"%s\"",
                     method, sr->url, path, attempt, reason);
-            seterr(errstr, errstr_size,
+            tkc_err_set(errstr, errstr_size,
                    "schema registry %s %s%s failed after %d attempt%s: %s", method, sr->url,
                    path, attempt, attempt == 1 ? "" : "s", reason);
             err = cc == CURLE_OK || transient ? TKC_ERR_TRANSPORT : TKC_ERR_CONF;
@@ -484,7 +474,7 @@ static tkc_err_t answer_error(tkc_schema_registry_t *sr, long status, const body
                           : status == 403 ? "was refused: not authorized"
                           : status == 404 ? "was not found"
                                           : "was refused";
-    seterr(errstr, errstr_size, "schema registry %s: %s %s (HTTP %ld, error_code %d): %s",
+    tkc_err_set(errstr, errstr_size, "schema registry %s: %s %s (HTTP %ld, error_code %d): %s",
            sr->url, what, verdict, status, code, msg);
     tkc_log(TKC_LOG_ERROR, SR_LOG,
             "event=registry_refused url=%s %s status=%ld error_code=%d message=\"%.300s\"",
@@ -517,7 +507,7 @@ tkc_err_t tkc_schema_registry_register(tkc_schema_registry_t *sr, const char *su
                                        size_t errstr_size)
 {
     if (!subject || !*subject || !schema) {
-        seterr(errstr, errstr_size, "schema registry: empty subject or schema");
+        tkc_err_set(errstr, errstr_size, "schema registry: empty subject or schema");
         return TKC_ERR_INVALID_ARG;
     }
     size_t klen;
@@ -545,7 +535,7 @@ tkc_err_t tkc_schema_registry_register(tkc_schema_registry_t *sr, const char *su
     long status = 0;
     tkc_err_t err;
     if (!req_body) {
-        seterr(errstr, errstr_size, "schema registry: schema for subject \"%s\" is not UTF-8",
+        tkc_err_set(errstr, errstr_size, "schema registry: schema for subject \"%s\" is not UTF-8",
                subject);
         err = TKC_ERR_INVALID_ARG;
         goto done;
@@ -565,7 +555,7 @@ tkc_err_t tkc_schema_registry_register(tkc_schema_registry_t *sr, const char *su
     json_t *jid = json_object_get(j, "id");
     if (!json_is_integer(jid) || json_integer_value(jid) < 0 ||
         json_integer_value(jid) > (json_int_t)UINT32_MAX) {
-        seterr(errstr, errstr_size,
+        tkc_err_set(errstr, errstr_size,
                "schema registry %s: registering the %s gave no valid id: %.200s", sr->url, what,
                resp.data ? resp.data : "");
         json_decref(j);
@@ -620,7 +610,7 @@ tkc_err_t tkc_schema_registry_get_schema(tkc_schema_registry_t *sr, uint32_t id,
     json_t *j = json_loadb(resp.data ? resp.data : "", resp.len, 0, NULL);
     const char *text = json_string_value(json_object_get(j, "schema"));
     if (!text) {
-        seterr(errstr, errstr_size, "schema registry %s: answer for %s has no \"schema\"",
+        tkc_err_set(errstr, errstr_size, "schema registry %s: answer for %s has no \"schema\"",
                sr->url, what);
         json_decref(j);
         err = TKC_ERR_CORRUPT;
