@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "unit/check_main.h"
+#include "../test_file.h"
 
 #ifndef TKC_SOURCE_DIR
 #error "TKC_SOURCE_DIR must be defined (tests/docker/CMakeLists.txt)"
@@ -37,28 +38,6 @@
 /* ------------------------------------------------------------ helpers */
 
 /* The whole file as a NUL-terminated string (caller frees), or NULL. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    ck_assert_ptr_nonnull(buf);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            ck_assert_ptr_nonnull(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
 /*
  * The value after "key:" on the first line of YAML text that holds it, with
  * surrounding spaces and quotes removed, into out. False when absent. Enough
@@ -91,7 +70,7 @@ static bool yaml_scalar(const char *text, const char *key, char *out, size_t siz
 /* The provisioned Prometheus data source uid. */
 static void datasource_uid(char *out, size_t size)
 {
-    char *text = slurp(DATASOURCE_FILE);
+    char *text = tkc_test_read_file(DATASOURCE_FILE, NULL);
     ck_assert_msg(text != NULL, "cannot read %s", DATASOURCE_FILE);
     char type[64];
     ck_assert_msg(yaml_scalar(text, "type", type, sizeof(type)) && strcmp(type, "prometheus") == 0,
@@ -419,14 +398,14 @@ START_TEST(test_provisioning_paths)
 {
     /* The provider reads the directory that docker-compose.yml mounts the
      * dashboards on, and the home dashboard is one of the files. */
-    char *prov = slurp(PROVIDER_FILE);
+    char *prov = tkc_test_read_file(PROVIDER_FILE, NULL);
     ck_assert_msg(prov != NULL, "cannot read %s", PROVIDER_FILE);
     char dir[256];
     ck_assert_msg(yaml_scalar(prov, "path", dir, sizeof(dir)), "%s: no options.path",
                   PROVIDER_FILE);
     free(prov);
 
-    char *compose = slurp(COMPOSE_FILE);
+    char *compose = tkc_test_read_file(COMPOSE_FILE, NULL);
     ck_assert_msg(compose != NULL, "cannot read %s", COMPOSE_FILE);
     char mount[300];
     snprintf(mount, sizeof(mount), "./grafana/dashboards:%s:ro", dir);

@@ -25,6 +25,7 @@
 #include "demo_watch.h"
 #include "ops/ops_proc.h"
 #include "unit/check_main.h"
+#include "../test_file.h"
 
 #ifndef TKC_CLI_PATH
 #error "TKC_CLI_PATH must name the tikv-kafka-cdc binary"
@@ -247,26 +248,6 @@ END_TEST
 
 /* ===== the real thing ===== */
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    size_t got;
-    while ((got = fread(b + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (cap - n < 2) {
-            cap *= 2;
-            b = realloc(b, cap);
-        }
-    }
-    b[n] = '\0';
-    fclose(f);
-    return b;
-}
-
 /* The truth line of (key_hex, commit_ts), parsed; NULL if absent. */
 static json_t *truth_of(const char *truth, const char *key_hex, json_int_t commit_ts)
 {
@@ -373,7 +354,7 @@ START_TEST(test_demo_run)
     ck_assert_msg(moving >= 5, "only %d live lines with rows moving", moving);
 
     /* Every decoded message is a committed row of tikv-sim's truth. */
-    char *truth = read_file(truth_path);
+    char *truth = tkc_test_read_file(truth_path, NULL);
     ck_assert_ptr_nonnull(truth);
     int rows = 0;
     for (const char *p = strstr(out, "  {\"topic\":\"demo.t100\""); p;

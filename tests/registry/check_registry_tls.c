@@ -22,6 +22,7 @@
 #include "registry/test_registry.h"
 #include "unit/check_main.h"
 #include "util/mem.h"
+#include "../test_file.h"
 
 #define SV1 "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}"
 
@@ -51,16 +52,9 @@ static void sh(const char *fmt, ...)
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = tkc_malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    p[n] = '\0';
-    fclose(f);
-    return p;
+    char *text = tkc_test_read_file(path, NULL);
+    ck_assert_msg(text != NULL, "cannot open %s", path);
+    return text;
 }
 
 #define EC_KEY "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"

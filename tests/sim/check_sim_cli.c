@@ -32,6 +32,7 @@
 #include "unit/check_main.h"
 #include "util/clock.h"
 #include "util/mem.h"
+#include "../test_file.h"
 
 extern char **environ;
 
@@ -142,25 +143,6 @@ static long http(const char *hostport, const char *method, const char *path, con
         *out = b ? json_loads(b, 0, NULL) : NULL;
     tkc_free(b);
     return code;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        buf = tkc_realloc(buf, len + n + 1);
-        memcpy(buf + len, chunk, n);
-        len += n;
-        buf[len] = 0;
-    }
-    fclose(f);
-    return buf ? buf : tkc_strdup("");
 }
 
 static void setup(void)
@@ -278,7 +260,7 @@ START_TEST(test_cli_run_and_sigterm)
     ck_assert_int_gt(cid, 0);
 
     /* the ports file holds the same line */
-    char *pf = read_file(ports);
+    char *pf = tkc_test_read_file(ports, NULL);
     ck_assert_ptr_nonnull(pf);
     pf[strcspn(pf, "\n")] = 0;
     ck_assert_str_eq(pf, p.line);
@@ -309,7 +291,7 @@ START_TEST(test_cli_run_and_sigterm)
     usleep(1500000);
     ck_assert_int_eq(sim_stop(&p, SIGTERM, 30000), 0);
 
-    char *t = read_file(truth);
+    char *t = tkc_test_read_file(truth, NULL);
     ck_assert_ptr_nonnull(t);
     ck_assert_uint_gt(strlen(t), 0);
     /* every line is a full truth record */

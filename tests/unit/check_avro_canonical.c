@@ -17,6 +17,7 @@
 
 #include "unit/check_main.h"
 #include "util/mem.h"
+#include "../test_file.h"
 
 typedef struct vec_s {
     const char *input;
@@ -194,17 +195,9 @@ END_TEST
 
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = tkc_malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
+    char *text = tkc_test_read_file(path, len);
+    ck_assert_msg(text != NULL, "cannot open %s", path);
+    return text;
 }
 
 /* The project's schemas reduce to exactly these parsing forms. */

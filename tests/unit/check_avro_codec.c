@@ -24,6 +24,7 @@
 #include "unit/check_main.h"
 #include "util/clock.h"
 #include "util/mem.h"
+#include "../test_file.h"
 
 static char err[1024];
 
@@ -492,17 +493,6 @@ static void write_file(const char *dir, const char *name, const char *text)
     fclose(f);
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return tkc_strdup(buf);
-}
-
 /* A schema dir with the project's schemas, row_change.avsc replaced by @p row_change. */
 static const char *schema_dir_with(const char *row_change)
 {
@@ -512,7 +502,8 @@ static const char *schema_dir_with(const char *row_change)
     for (int i = 0; i < 3; i++) {
         char src[512];
         snprintf(src, sizeof(src), "%s/%s", TKC_SCHEMA_DIR, files[i]);
-        char *text = read_all(src);
+        char *text = tkc_test_read_file(src, NULL);
+        ck_assert_msg(text != NULL, "cannot open %s", src);
         write_file(tmpdir, files[i], i == 2 && row_change ? row_change : text);
         tkc_free(text);
     }
@@ -535,7 +526,8 @@ static char *row_schema_edit(const char *from, const char *to)
 {
     char src[512];
     snprintf(src, sizeof(src), "%s/row_change.avsc", TKC_SCHEMA_DIR);
-    char *text = read_all(src);
+    char *text = tkc_test_read_file(src, NULL);
+    ck_assert_msg(text != NULL, "cannot open %s", src);
     char *at = strstr(text, from);
     ck_assert_msg(at != NULL, "\"%s\" not in row_change.avsc", from);
     size_t n = strlen(text) - strlen(from) + strlen(to) + 1;

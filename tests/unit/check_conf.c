@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "unit/check_main.h"
 #include "util/mem.h"
+#include "../test_file.h"
 
 #ifndef TKC_SOURCE_DIR
 #error "TKC_SOURCE_DIR must name the source tree"
@@ -697,16 +698,9 @@ END_TEST
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = tkc_malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    return b;
+    char *text = tkc_test_read_file(path, NULL);
+    ck_assert_msg(text != NULL, "cannot open %s", path);
+    return text;
 }
 
 START_TEST(test_conf_reference_lists_every_key)
